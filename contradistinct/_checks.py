@@ -1,0 +1,105 @@
+"""Argument validation shared by every public entry point.
+
+Errors name the argument and the shape or value received, so that a user reading a traceback
+knows which tensor to look at without opening the library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(value: object, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def check_floating(value: object, name: str) -> Tensor:
+    tensor = check_tensor(value, name)
+    if not tensor.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {tensor.dtype}")
+    return tensor
+
+
+def check_rank(value: object, name: str, ndim: int, layout: str = "") -> Tensor:
+    tensor = check_floating(value, name)
+    if tensor.ndim != ndim:
+        expected = f" {layout}" if layout else ""
+        raise ValueError(
+            f"{name} must have {ndim} dimensions{expected}, got shape {tuple(tensor.shape)}"
+        )
+    return tensor
+
+
+def check_min_rank(value: object, name: str, ndim: int) -> Tensor:
+    tensor = check_floating(value, name)
+    if tensor.ndim < ndim:
+        raise ValueError(
+            f"{name} must have at least {ndim} dimensions, got shape {tuple(tensor.shape)}"
+        )
+    return tensor
+
+
+def check_same_shape(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        )
+
+
+def check_nonempty_batch(tensor: Tensor, name: str) -> None:
+    if tensor.ndim == 0 or tensor.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample, got shape {tuple(tensor.shape)}")
+
+
+def check_positive(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return float(value)
+
+
+def check_non_negative(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not value >= 0:
+        raise ValueError(f"{name} must be non-negative, got {value}")
+    return float(value)
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return value
+
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce(per_sample: Tensor, reduction: str) -> Tensor:
+    """Reduce a ``(B,)`` tensor of per-sample values over the batch."""
+    if reduction == "mean":
+        return per_sample.mean()
+    if reduction == "sum":
+        return per_sample.sum()
+    return per_sample
+
+
+def as_float32(tensor: Tensor) -> Tensor:
+    """Upcast half-precision inputs so the loss math runs in float32; keep float64 as it is."""
+    return tensor if tensor.dtype == torch.float64 else tensor.float()
