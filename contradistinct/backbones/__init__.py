@@ -17,6 +17,13 @@ from contradistinct.backbones.layers import (
     minibatch_stddev,
     pixel_norm,
 )
+from contradistinct.backbones.progan import (
+    ProGANDecoder,
+    ProGANDiscriminator,
+    ProGANEncoder,
+    progan_channels,
+)
+from contradistinct.backbones.schedule import GrowthState, ProgressiveSchedule
 
 __all__ = [
     "AutoGANDecoder",
@@ -24,8 +31,14 @@ __all__ = [
     "AutoGANEncoder",
     "EqualizedConv2d",
     "EqualizedLinear",
+    "GrowthState",
     "MinibatchStdDev",
     "PixelNorm",
+    "ProGANDecoder",
+    "ProGANDiscriminator",
+    "ProGANEncoder",
+    "ProgressiveSchedule",
     "minibatch_stddev",
     "pixel_norm",
+    "progan_channels",
 ]
