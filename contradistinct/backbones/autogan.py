@@ -80,6 +80,7 @@ class AutoGANDecoder(nn.Module):
         )
 
     def forward(self, z: Tensor) -> Tensor:
+        """Decode latents ``z`` of shape ``(B, D)`` to images ``(B, out_channels, 32, 32)``."""
         z = check_latents(z, "z", self.latent_dim)
         h = self.project(z).view(-1, self.width, BOTTOM, BOTTOM)
         skip1, h = self.cell1(h)
@@ -164,9 +165,13 @@ class AutoGANDiscriminator(_AutoGANTrunk):
         ['block1', 'block2', 'block3', 'block4', 'pool', 'embedding']
     """
 
+    #: Tap name of the ``(B, C, 16, 16)`` output of the optimised first block.
     BLOCK1: ClassVar[str] = "block1"
+    #: Tap name of the ``(B, C)`` sum-pooled features.
     POOL: ClassVar[str] = "pool"
+    #: Tap name of the ``(B, embed_dim)`` embedding of the shared head.
     EMBEDDING: ClassVar[str] = "embedding"
+    #: The two scales the DC-VAE authors contrast at 32×32.
     CONTRAST_TAPS: ClassVar[tuple[str, str]] = (BLOCK1, POOL)
 
     def __init__(
@@ -195,6 +200,7 @@ class AutoGANDiscriminator(_AutoGANTrunk):
         return (*blocks, self.EMBEDDING) if self.shared_head else blocks
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(B, 1)`` of images ``x`` of shape ``(B, in_channels, 32, 32)``."""
         features = self.pooled(x)
         if self.embedding is not None:
             features = self.embedding(features)
@@ -239,5 +245,6 @@ class AutoGANEncoder(_AutoGANTrunk):
         self.latent = spectral_norm(nn.Linear(width, 2 * latent_dim, bias=False))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mu, logvar)``, each ``(B, D)``, of images ``(B, in_channels, 32, 32)``."""
         mu, logvar = torch.chunk(self.latent(self.pooled(x)), 2, dim=1)
         return mu, logvar

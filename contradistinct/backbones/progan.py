@@ -154,6 +154,16 @@ class ProGANDecoder(nn.Module):
         return {r: f"blocks.{_key(r)}" for r in self.resolutions}
 
     def forward(self, z: Tensor, resolution: int | None = None, alpha: float = 1.0) -> Tensor:
+        """Decode ``z`` of shape ``(B, D)`` at ``resolution`` (default: the largest).
+
+        Args:
+            z: latents, shape ``(B, D)``.
+            resolution: the output size ``R``, a power of two from 4 to ``max_resolution``.
+            alpha: fade-in weight of the ``R`` block, a Python float in ``[0, 1]``.
+
+        Returns:
+            Images ``(B, out_channels, R, R)`` in ``[-1, 1]``.
+        """
         z = check_latents(z, "z", self.latent_dim)
         if resolution is None:
             resolution = self.max_resolution
@@ -178,6 +188,7 @@ class _ProGANTrunk(nn.Module):
     (flatten, equalised ``Linear(16 C → C)``, leaky ReLU).
     """
 
+    #: Tap name of the ``(B, C(4))`` features before the logit or the latent layer.
     FEATURES: ClassVar[str] = "features"
 
     def __init__(
@@ -290,6 +301,7 @@ class ProGANDiscriminator(_ProGANTrunk):
         self.logit = EqualizedLinear(self.out_features, 1, gain=1.0)
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> Tensor:
+        """Logits ``(B, 1)`` of images ``(B, in_channels, R, R)``, fading in block ``R``."""
         return self.logit(self.trunk(x, alpha))
 
 
@@ -340,5 +352,6 @@ class ProGANEncoder(_ProGANTrunk):
         self.latent = EqualizedLinear(self.out_features, 2 * latent_dim, gain=1.0)
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
+        """``(mu, logvar)``, each ``(B, D)``, of images ``(B, in_channels, R, R)``."""
         mu, logvar = torch.chunk(self.latent(self.trunk(x, alpha)), 2, dim=1)
         return mu, logvar
