@@ -39,7 +39,8 @@ class AutoGANDecoder(nn.Module):
         x &= \tanh\bigl(\mathrm{conv}_{3\times3}(\mathrm{ReLU}(\mathrm{BN}(h_3)))\bigr)
 
     with the cells of :class:`~contradistinct.backbones.autogan_blocks.AutoGANCell`
-    (4 → 8 → 16 → 32). No spectral norm, as in AutoGAN. At the defaults
+    (4 → 8 → 16 → 32). No spectral norm, as in AutoGAN; initialised by
+    :meth:`reset_parameters` as in the authors' code. At the defaults
     (``latent_dim=128, width=256``) it has **4,405,251** parameters, the count of the DC-VAE
     authors' decoder.
 
@@ -78,6 +79,19 @@ class AutoGANDecoder(nn.Module):
             nn.Conv2d(width, out_channels, 3, padding=1),
             nn.Tanh(),
         )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise as the DC-VAE authors do: Xavier-uniform conv weights, BN scale ~ N(1, 0.02).
+
+        Linear layers and conv biases keep PyTorch's default initialisation; BN biases start at 0.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.xavier_uniform_(module.weight)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.normal_(module.weight, 1.0, 0.02)
+                nn.init.zeros_(module.bias)
 
     def forward(self, z: Tensor) -> Tensor:
         """Decode latents ``z`` of shape ``(B, D)`` to images ``(B, out_channels, 32, 32)``."""

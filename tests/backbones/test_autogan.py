@@ -195,3 +195,33 @@ def test_bad_inputs_name_expected_and_received_shapes():
         AutoGANDecoder(width=0)
     with pytest.raises(ValueError, match="embed_dim must be a positive int"):
         AutoGANDiscriminator(embed_dim=0, shared_head=True)
+
+
+def test_decoder_initialisation_follows_the_authors():
+    decoder = AutoGANDecoder(8, 64)
+    for name, module in decoder.named_modules():
+        if isinstance(module, nn.Conv2d):
+            fan_in = module.weight[0].numel()
+            fan_out = module.weight.shape[0] * module.weight[0, 0].numel()
+            bound = (6.0 / (fan_in + fan_out)) ** 0.5
+            assert module.weight.abs().max() <= bound, name
+            assert module.weight.abs().max() > 0.9 * bound, name
+    norm = decoder.to_rgb[0]
+    assert torch.equal(norm.bias, torch.zeros_like(norm.bias))
+    assert abs(norm.weight.mean().item() - 1.0) < 0.02 and 0.0 < norm.weight.std().item() < 0.05
+
+
+@pytest.mark.parametrize(
+    ("network", "inputs"),
+    [
+        (AutoGANDecoder(8, 8), torch.randn(2, 8)),
+        (AutoGANDiscriminator(8, shared_head=True), torch.randn(2, 3, 32, 32)),
+        (AutoGANEncoder(4, 8), torch.randn(2, 3, 32, 32)),
+    ],
+    ids=["decoder", "discriminator", "encoder"],
+)
+def test_bf16_autocast_forward_is_finite(network, inputs):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = network(inputs)
+    for tensor in out if isinstance(out, tuple) else (out,):
+        assert torch.isfinite(tensor.float()).all()

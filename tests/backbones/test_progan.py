@@ -237,6 +237,13 @@ def test_large_resolutions_shapes(max_resolution):
         assert encoder(x)[0].shape == (1, 3)
 
 
+def test_bf16_autocast_forward_is_finite(decoder, critic, encoder):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x = decoder(torch.randn(4, 6), 16, 0.5)
+        outputs = [x, critic(x, 0.5), *encoder(x, 0.5)]
+    assert all(torch.isfinite(out.float()).all() for out in outputs)
+
+
 def test_bad_inputs_name_expected_and_received_shapes(decoder, critic, encoder):
     with pytest.raises(ValueError, match=r"\(B, 3, R, R\) with R = 4 or 8 or 16 or 32.*\(2, 1, 8"):
         critic(torch.randn(2, 1, 8, 8))
