@@ -118,6 +118,7 @@ class _AutoGANTrunk(nn.Module):
         self.pool = SumPool()
 
     def pooled(self, x: Tensor) -> Tensor:
+        """The ``(B, C)`` sum-pooled features of images ``(B, in_channels, 32, 32)``."""
         x = check_images(x, "x", self.in_channels, (RESOLUTION,))
         h = self.block4(self.block3(self.block2(self.block1(x))))
         return self.pool(self.activation(h))

@@ -230,6 +230,7 @@ class _ProGANTrunk(nn.Module):
         return {r: f"blocks.{_key(r)}" for r in reversed(self.resolutions)}
 
     def trunk(self, x: Tensor, alpha: float) -> Tensor:
+        """The ``(B, C(4))`` features of images ``(B, in_channels, R, R)`` at fade-in ``alpha``."""
         x = check_images(x, "x", self.in_channels, self.resolutions)
         alpha = check_alpha(alpha)
         resolution = x.shape[-1]

@@ -141,20 +141,57 @@ class DiscriminatorOutputBlock(nn.Sequential):
 
 
 def from_rgb(in_channels: int, channels: int) -> nn.Sequential:
-    """A 1×1 equalised conv and leaky ReLU: the discriminator's entry at one resolution."""
+    """A 1×1 equalised conv and leaky ReLU: the discriminator's entry at one resolution.
+
+    Maps ``(B, in_channels, R, R)`` to ``(B, channels, R, R)``.
+
+    Example:
+        >>> import torch
+        >>> from contradistinct.backbones.progan_blocks import from_rgb
+        >>> from_rgb(3, 8)(torch.randn(2, 3, 4, 4)).shape
+        torch.Size([2, 8, 4, 4])
+    """
     return nn.Sequential(*_conv_act(in_channels, channels, 1))
 
 
 def to_rgb(channels: int, out_channels: int) -> EqualizedConv2d:
-    """A linear 1×1 equalised conv (gain 1): the generator's exit at one resolution."""
+    """A linear 1×1 equalised conv (gain 1): the generator's exit at one resolution.
+
+    Maps ``(B, channels, R, R)`` to ``(B, out_channels, R, R)``.
+
+    Example:
+        >>> import torch
+        >>> from contradistinct.backbones.progan_blocks import to_rgb
+        >>> to_rgb(8, 3)(torch.randn(2, 8, 4, 4)).shape
+        torch.Size([2, 3, 4, 4])
+    """
     return EqualizedConv2d(channels, out_channels, 1, gain=1.0)
 
 
 def downsample(x: Tensor) -> Tensor:
-    """2×2 average pooling, the resize of the discriminator's fade-in path."""
+    """2×2 average pooling, the resize of the discriminator's fade-in path.
+
+    Maps ``(B, C, H, W)`` to ``(B, C, H/2, W/2)``.
+
+    Example:
+        >>> import torch
+        >>> from contradistinct.backbones.progan_blocks import downsample
+        >>> downsample(torch.arange(4.0).reshape(1, 1, 2, 2))
+        tensor([[[[1.5000]]]])
+    """
     return F.avg_pool2d(x, 2)
 
 
 def upsample(x: Tensor) -> Tensor:
-    """Nearest-neighbour ×2, the resize of the generator's fade-in path."""
+    """Nearest-neighbour ×2, the resize of the generator's fade-in path.
+
+    Maps ``(B, C, H, W)`` to ``(B, C, 2H, 2W)``.
+
+    Example:
+        >>> import torch
+        >>> from contradistinct.backbones.progan_blocks import upsample
+        >>> upsample(torch.tensor([[[[1.0, 2.0]]]]))
+        tensor([[[[1., 1., 2., 2.],
+                  [1., 1., 2., 2.]]]])
+    """
     return F.interpolate(x, scale_factor=2.0, mode="nearest")

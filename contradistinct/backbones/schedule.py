@@ -10,7 +10,14 @@ from contradistinct.backbones._inputs import check_resolution, powers_of_two
 
 
 class GrowthState(NamedTuple):
-    """The resolution to train at and the fade-in weight of its newest block."""
+    """The resolution to train at and the fade-in weight of its newest block.
+
+    Example:
+        >>> from contradistinct.backbones import GrowthState
+        >>> resolution, alpha = GrowthState(resolution=8, alpha=0.25)
+        >>> resolution, alpha
+        (8, 0.25)
+    """
 
     resolution: int
     alpha: float
@@ -33,7 +40,9 @@ class ProgressiveSchedule:
 
     for :math:`n \ge S` (else :math:`k = 0, \alpha = 1`), where :math:`K` is the index of
     ``max_resolution``. After the last stabilisation phase the state stays at
-    ``(max_resolution, 1.0)``. Pure Python: no tensors, safe to call every step.
+    ``(max_resolution, 1.0)``. Calling the schedule with the number of images shown so far
+    (an ``int``) returns a :class:`GrowthState`. Pure Python: no tensors, safe to call every
+    step.
 
     Args:
         max_resolution: the final resolution, a power of two up to 1024.
