@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils import parametrize
 
+from contradistinct import MomentumEncoder
 from contradistinct.backbones import AutoGANDecoder, AutoGANDiscriminator, AutoGANEncoder
 from contradistinct.backbones.autogan_blocks import AutoGANCell
 
@@ -225,3 +226,18 @@ def test_bf16_autocast_forward_is_finite(network, inputs):
         out = network(inputs)
     for tensor in out if isinstance(out, tuple) else (out,):
         assert torch.isfinite(tensor.float()).all()
+
+
+def test_momentum_copy_of_the_spectrally_normalised_discriminator():
+    # DC-VAE embeds real images through a momentum copy of this network; the spectral-norm
+    # parametrisation must survive the copy and its power-iteration buffers must follow.
+    critic = AutoGANDiscriminator(8)
+    ema = MomentumEncoder(critic, momentum=0.5)
+    x = torch.randn(2, 3, 32, 32)
+    critic(x)  # one power-iteration step on the online network
+    ema.update()
+    copy_u = ema.module.block1.conv1.parametrizations.weight[0]._u
+    torch.testing.assert_close(copy_u, critic.block1.conv1.parametrizations.weight[0]._u)
+    critic.eval()
+    ema.module.eval()
+    torch.testing.assert_close(ema(x), critic(x))
