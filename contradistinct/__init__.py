@@ -1,6 +1,6 @@
 """contradistinct: losses and components for contradistinctive generative autoencoders."""
 
-from contradistinct import functional
+from contradistinct import backbones, functional
 from contradistinct.elbo import ELBO, IELBO, ELBOOutput, IELBOOutput
 from contradistinct.instance import InstanceLoss
 from contradistinct.momentum import MomentumEncoder
@@ -19,5 +19,6 @@ __all__ = [
     "NegativeQueue",
     "SetLevelLoss",
     "__version__",
+    "backbones",
     "functional",
 ]
