@@ -72,6 +72,8 @@ def test_elbo_bce():
 def test_bad_input():
     with pytest.raises(TypeError, match="instance_loss must be an nn.Module"):
         IELBO(lambda q, k: q)
+    with pytest.raises(TypeError, match="accuracy.*Linear has none"):
+        IELBO(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="kl_reduction must be one of"):
         IELBO(InstanceLoss(dim=4, queue_size=8), kl_reduction="none")
     with pytest.raises(ValueError, match="reconstruction must be one of"):
