@@ -1,0 +1,250 @@
+"""Every python code block of the documentation runs, and every internal link resolves.
+
+Each page of ``docs/`` (and the README) with python blocks is one test: its blocks run in
+order in one namespace, the way a reader copies them, in a scratch directory with a fixed seed.
+``bash`` and ``text`` blocks are shown, not run. A second test checks that every relative
+Markdown link, ``{doc}`` target and figure of ``docs/`` points at a file that exists.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PYTHON_LANGUAGES = {"python", "py", "python3"}
+CODE_DIRECTIVES = {"code-block", "code", "sourcecode"}
+FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})\s*(?P<info>.*)$")
+DIRECTIVE = re.compile(r"^\{(?P<name>[\w:-]+)\}\s*(?P<argument>.*)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A runnable code block: where it starts (1-based line of its fence) and its source."""
+
+    line: int
+    source: str
+
+
+def _is_python(info: str) -> bool:
+    directive = DIRECTIVE.match(info)
+    if directive is None:
+        return info.split(maxsplit=1)[0].lower() in PYTHON_LANGUAGES if info else False
+    name, argument = directive["name"], directive["argument"].strip().lower()
+    return name == "testcode" or (name in CODE_DIRECTIVES and argument in PYTHON_LANGUAGES)
+
+
+def _strip_directive_options(lines: list[str]) -> list[str]:
+    """Drop the ``:option: value`` lines (or a ``---`` YAML block) that open a directive body."""
+    if lines and lines[0].strip() == "---":
+        end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), 0)
+        return lines[end + 1 :]
+    start = 0
+    while start < len(lines) and re.match(r"^\s*:[\w-]+:", lines[start]):
+        start += 1
+    return lines[start:]
+
+
+def _dedent(line: str, indent: int) -> str:
+    """Remove the indentation of a fence nested in a list item (at most ``indent`` spaces)."""
+    return line[min(indent, len(line) - len(line.lstrip(" "))) :]
+
+
+def python_blocks(text: str) -> list[Block]:
+    """The python blocks of a MyST page, in order; blocks nested in other fences are skipped."""
+    lines = text.splitlines()
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        fence, indent, info = opening["fence"], len(opening["indent"]), opening["info"].strip()
+        closing = re.compile(rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        end = next((j for j in range(i + 1, len(lines)) if closing.match(lines[j])), len(lines))
+        if _is_python(info):
+            body = lines[i + 1 : end]
+            if DIRECTIVE.match(info):
+                body = _strip_directive_options(body)
+            body = [_dedent(line, indent) for line in body]
+            blocks.append(Block(line=i + 1, source="\n".join(body) + "\n"))
+        i = end + 1
+    return blocks
+
+
+def _pages() -> list[Path]:
+    pages = [p for p in sorted(DOCS.rglob("*.md")) if "_build" not in p.parts]
+    return [*pages, ROOT / "README.md"]
+
+
+def _name(page: Path) -> str:
+    return page.relative_to(ROOT).as_posix()
+
+
+def run_page(name: str, text: str) -> None:
+    """Run the python blocks of one page in order in a shared namespace.
+
+    Raises:
+        AssertionError: naming the page, the block number and the line of its fence, with the
+            traceback of the failing code (frames of the page only).
+    """
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    blocks = python_blocks(text)
+    for number, block in enumerate(blocks, 1):
+        filename = f"{name}, block {number} of {len(blocks)} (fence at line {block.line})"
+        try:
+            code = compile(block.source, filename, "exec")
+            exec(code, namespace)
+        except Exception as error:
+            frames = traceback.extract_tb(error.__traceback__)
+            ours = [frame for frame in frames if frame.filename == filename]
+            where = "".join(traceback.format_list(ours))
+            detail = "".join(traceback.format_exception_only(type(error), error))
+            raise AssertionError(
+                f"python block {number} of {len(blocks)} in {name} (fence at line {block.line}) "
+                f"failed:\n{where}{detail}\n--- block source ---\n{block.source}"
+            ) from error
+
+
+PAGES_WITH_CODE = [p for p in _pages() if python_blocks(p.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_name)
+def test_python_blocks_of_page_run(page: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    torch.manual_seed(0)
+    run_page(_name(page), page.read_text(encoding="utf-8"))
+
+
+def test_the_quickstart_and_concepts_pages_have_code() -> None:
+    names = {_name(p) for p in PAGES_WITH_CODE}
+    assert {"docs/quickstart.md", "docs/tutorials/distributed.md", "README.md"} <= names
+
+
+def test_extraction_finds_python_blocks_only() -> None:
+    page = "\n".join(
+        [
+            "```python",
+            "a = 1",
+            "```",
+            "```bash",
+            "exit 1",
+            "```",
+            "````{note}",
+            "```python",
+            "nested = True",
+            "```",
+            "````",
+            "```{code-block} python",
+            ":caption: with an option",
+            "b = a + 1",
+            "```",
+            "1. a list item",
+            "",
+            "   ```{testcode}",
+            "   c = b + 1",
+            "   ```",
+            ":::{code-block} py",
+            "d = 4",
+            ":::",
+        ]
+    )
+    blocks = python_blocks(page)
+    assert [b.source for b in blocks] == ["a = 1\n", "b = a + 1\n", "c = b + 1\n", "d = 4\n"]
+    assert [b.line for b in blocks] == [1, 12, 18, 21]
+
+
+def test_a_failing_block_names_the_page_and_the_block() -> None:
+    page = "text\n\n```python\nx = 1\n```\n\n```python\ny = x + undefined_name\n```\n"
+    with pytest.raises(AssertionError) as info:
+        run_page("docs/example.md", page)
+    message = str(info.value)
+    assert "block 2 of 2 in docs/example.md (fence at line 7)" in message
+    assert "NameError" in message and "y = x + undefined_name" in message
+
+
+LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<(?P<angled>[^>`]+)>|(?P<plain>[^`]+))`")
+FILE_DIRECTIVE = re.compile(
+    r"^\s*(?:`{3,}|:{3,})\{(?:figure|image|literalinclude|include)\}\s*(\S+)", re.M
+)
+EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|#)", re.I)
+
+
+def _outside_code(text: str) -> str:
+    """The page without the bodies of non-directive code blocks and without inline code."""
+    kept: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if opening is None or DIRECTIVE.match(opening["info"].strip()):
+            kept.append(lines[i])
+            i += 1
+            continue
+        fence = opening["fence"]
+        closing = re.compile(rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        i = next((j for j in range(i + 1, len(lines)) if closing.match(lines[j])), len(lines)) + 1
+    return "\n".join(kept)
+
+
+def internal_targets(page: Path) -> list[tuple[str, Path]]:
+    """``(as written, resolved path)`` for every internal reference of a page."""
+    text = _outside_code(page.read_text(encoding="utf-8"))
+    targets: list[tuple[str, Path]] = []
+    for role in DOC_ROLE.finditer(text):
+        written = (role["angled"] or role["plain"]).strip()
+        base = DOCS / written.lstrip("/") if written.startswith("/") else page.parent / written
+        targets.append((f"{{doc}}`{written}`", base.with_name(base.name + ".md")))
+    for directive in FILE_DIRECTIVE.finditer(text):
+        written = directive[1]
+        base = DOCS / written.lstrip("/") if written.startswith("/") else page.parent / written
+        targets.append((written, base))
+    prose = DOC_ROLE.sub("", text)
+    prose = re.sub(r"`[^`\n]*`", "", prose)
+    for link in LINK.finditer(prose):
+        written = link["target"]
+        if EXTERNAL.match(written):
+            continue
+        path = written.split("#", 1)[0]
+        targets.append((written, page.parent / path))
+    return targets
+
+
+def test_internal_links_resolve() -> None:
+    pages = [p for p in _pages() if p.is_relative_to(DOCS)]
+    broken = [
+        f"{_name(page)}: {written} (no file {path.relative_to(ROOT)})"
+        for page in pages
+        for written, path in internal_targets(page)
+        if not path.exists()
+    ]
+    assert not broken, "links to files that do not exist:\n" + "\n".join(broken)
+
+
+def test_link_check_sees_broken_links(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    (tmp_path / "exists.md").write_text("# here\n")
+    page.write_text(
+        "[ok](exists.md#here) [web](https://example.org) [anchor](#top) {doc}`exists`\n"
+        "[gone](missing.md) {doc}`Title <nowhere>` ![pic](_static/none.png)\n"
+        "`[in code](not-checked.md)`\n\n```text\n[also code](not-checked.md)\n```\n"
+        "```{figure} _static/missing.png\n:alt: a figure\n```\n"
+    )
+    resolved = {written: path.exists() for written, path in internal_targets(page)}
+    assert resolved == {
+        "exists.md#here": True,
+        "{doc}`exists`": True,
+        "missing.md": False,
+        "{doc}`nowhere`": False,
+        "_static/none.png": False,
+        "_static/missing.png": False,
+    }
