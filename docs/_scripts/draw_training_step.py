@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 INSTANCE, KL, GAN = "#1f77b4", "#2ca02c", "#d62728"
 NETWORK, FROZEN, DATA = "#f2f2f2", "#fff4d6", "#ffffff"
@@ -33,8 +30,16 @@ LOSSES = [
 NETWORKS = ["encoder", "decoder", "D trunk +\nembedding", "D logit\nhead"]
 
 
-def box(ax: Axes, xy: tuple[float, float], text: str, color: str, *, width: float = 1.7,
-        edge: str = "#444444", style: str = "round,pad=0.08") -> None:  # fmt: skip
+def box(
+    ax: Axes,
+    xy: tuple[float, float],
+    text: str,
+    color: str,
+    *,
+    width: float = 1.7,
+    edge: str = "#444444",
+    style: str = "round,pad=0.08",
+) -> None:
     x, y = xy
     ax.add_patch(
         FancyBboxPatch(
@@ -44,15 +49,30 @@ def box(ax: Axes, xy: tuple[float, float], text: str, color: str, *, width: floa
     ax.text(x, y, text, ha="center", va="center", fontsize=9.5)
 
 
-def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], label: str = "", *,
-          color: str = "#333333", dashed: bool = False, rad: float = 0.0,
-          offset: tuple[float, float] = (0.0, 0.12)) -> None:  # fmt: skip
+def arrow(
+    ax: Axes,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    label: str = "",
+    *,
+    color: str = "#333333",
+    dashed: bool = False,
+    rad: float = 0.0,
+    offset: tuple[float, float] = (0.0, 0.12),
+) -> None:
     ax.add_patch(
         FancyArrowPatch(
-            start, end, arrowstyle="-|>", mutation_scale=12, color=color, lw=1.3,
-            linestyle="--" if dashed else "-", connectionstyle=f"arc3,rad={rad}",
-            shrinkA=2, shrinkB=2,
-        )  # fmt: skip
+            start,
+            end,
+            arrowstyle="-|>",
+            mutation_scale=12,
+            color=color,
+            lw=1.3,
+            linestyle="--" if dashed else "-",
+            connectionstyle=f"arc3,rad={rad}",
+            shrinkA=2,
+            shrinkB=2,
+        )
     )
     if label:
         mid = ((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1])
@@ -87,9 +107,12 @@ def draw_flow(ax: Axes) -> None:
     arrow(ax, (5.7, 2.38), (7.4, 4.62), "$x$ (real)", offset=(-0.55, -0.05))
     arrow(ax, (5.85, 2.0), (6.9, 2.0))
     arrow(ax, (8.7, 5.38), (9.7, 6.02), "logits", color=GAN, offset=(-0.35, 0.05))
-    arrow(ax, (8.7, 4.62), (9.7, 3.85), "query\n$F_D(\\hat x)$", color=INSTANCE,
-          offset=(-0.5, -0.55))  # fmt: skip
-    arrow(ax, (9.1, 2.25), (9.75, 3.12), "key\n$F_{\\bar D}(x)$", color=INSTANCE, offset=(-0.6, -0.2))
+    arrow(
+        ax, (8.7, 4.62), (9.7, 3.85), "query\n$F_D(\\hat x)$", color=INSTANCE, offset=(-0.5, -0.55)
+    )
+    arrow(
+        ax, (9.1, 2.25), (9.75, 3.12), "key\n$F_{\\bar D}(x)$", color=INSTANCE, offset=(-0.6, -0.2)
+    )
     arrow(ax, (9.1, 1.7), (9.6, 1.15), "enqueue", color="#666666", offset=(-0.35, -0.35))
     arrow(ax, (10.1, 1.28), (10.1, 3.12), "negatives", color=INSTANCE, offset=(0.45, -0.1))
     arrow(ax, (7.85, 4.62), (7.85, 2.38), "EMA", color="#888888", dashed=True, offset=(-0.3, 0))
@@ -120,17 +143,20 @@ def draw_matrix(ax: Axes) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", type=Path, help="the PNG to write")
-    args = parser.parse_args()
-    fig, (flow, matrix) = plt.subplots(
-        1, 2, figsize=(14.5, 5.2), gridspec_kw={"width_ratios": [1.75, 1.0]}
-    )
+def draw(output: Path) -> None:
+    """Write the two-panel picture to ``output`` (PNG)."""
+    fig = Figure(figsize=(14.5, 5.2))
+    flow, matrix = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.75, 1.0]})
     draw_flow(flow)
     draw_matrix(matrix)
     fig.tight_layout()
-    fig.savefig(args.output, dpi=110)
+    fig.savefig(output, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", type=Path, help="the PNG to write")
+    draw(parser.parse_args().output)
 
 
 if __name__ == "__main__":
