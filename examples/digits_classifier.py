@@ -30,11 +30,13 @@ class DigitsClassifier(nn.Module):
     (colour is averaged to gray, the digits being gray) map to ``(B, features)``. The named
     layers ``block1``, ``block2`` and ``embedding`` can be passed as ``layer`` to
     ``contradistinct.metrics.perceptual_distance``; ``logits`` gives the class scores.
+    ``test_accuracy`` is the held-out accuracy once trained (``nan`` before).
     """
 
     def __init__(self, resolution: int = 32, features: int = 64) -> None:
         super().__init__()
         self.resolution = resolution
+        self.test_accuracy = float("nan")
         self.block1 = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2))
         self.block2 = nn.Sequential(
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4)
@@ -96,7 +98,8 @@ def train_digits_classifier(
             loss.backward()
             optimizer.step()
     model.eval()
-    return model, accuracy(model, images[test], labels[test])
+    model.test_accuracy = accuracy(model, images[test], labels[test])
+    return model, model.test_accuracy
 
 
 def cache_path(output_dir: str | os.PathLike[str], resolution: int, epochs: int, seed: int) -> Path:

@@ -78,14 +78,10 @@ class FID(nn.Module):
         self.reset()
 
     def _allocate(self, prefix: str, num_features: int, device: torch.device) -> None:
-        options = {"dtype": torch.float64, "device": device}
-        self.register_buffer(f"{prefix}_count", torch.zeros((), **options), persistent=False)
-        self.register_buffer(
-            f"{prefix}_sum", torch.zeros(num_features, **options), persistent=False
-        )
-        self.register_buffer(
-            f"{prefix}_outer", torch.zeros(num_features, num_features, **options), persistent=False
-        )
+        shapes = {"count": (), "sum": (num_features,), "outer": (num_features, num_features)}
+        for suffix, shape in shapes.items():
+            zeros = torch.zeros(shape, dtype=torch.float64, device=device)
+            self.register_buffer(f"{prefix}_{suffix}", zeros, persistent=False)
 
     def reset(self) -> None:
         """Forget every image seen so far (both the real and the generated statistics)."""

@@ -11,7 +11,7 @@ from torch import nn
 from contradistinct.metrics import perceptual_distance, pixel_distance
 
 
-def network() -> nn.Module:
+def network() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
         nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(64, 5)
@@ -57,8 +57,10 @@ def test_feature_network_mode_is_restored_and_gradients_reach_inputs() -> None:
     x = torch.randn(2, 3, 4, 4, requires_grad=True)
     perceptual_distance(x, torch.zeros(2, 3, 4, 4), net).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-    assert net.training and net[1].training
-    assert net[1].num_batches_tracked.item() == 0
+    norm = net[1]
+    assert isinstance(norm, nn.BatchNorm2d) and norm.num_batches_tracked is not None
+    assert net.training and norm.training
+    assert norm.num_batches_tracked.item() == 0
 
 
 def test_unknown_layer_lists_the_available_names() -> None:

@@ -87,15 +87,16 @@ def test_reset_and_declared_num_features() -> None:
 
 
 def test_feature_network_runs_in_eval_mode_and_keeps_its_mode() -> None:
-    network = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(6))
+    norm = nn.BatchNorm1d(6)
+    network = nn.Sequential(nn.Flatten(), norm)
     network.train()
     fid = FID(network)
     fid.update(images(8, 0), real=True)
     # Eval mode with fresh running statistics is the identity: no batch normalisation applied.
     mu, _ = fid.statistics(real=True)
     torch.testing.assert_close(mu, images(8, 0).flatten(1).double().mean(0), rtol=1e-5, atol=1e-5)
-    assert network.training and network[1].training
-    assert network[1].num_batches_tracked.item() == 0
+    assert network.training and norm.training
+    assert norm.num_batches_tracked is not None and norm.num_batches_tracked.item() == 0
 
 
 def test_too_few_samples_names_the_minimum() -> None:

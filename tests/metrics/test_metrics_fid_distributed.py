@@ -39,13 +39,14 @@ def worker(rank: int, port: int, out: str) -> None:
         fid.update(real[:30] if rank == 0 else real[30:], real=True)
         if rank == 1:
             fid.update(fake, real=False)
+        assert fid.real_count is not None
         local_count = fid.real_count.clone()
         result = {
             "real": fid.statistics(real=True),
             "fake": fid.statistics(real=False),
             "fid": fid.compute(),
             "local_count": local_count,
-            "count_after": fid.real_count.clone(),
+            "count_after": fid.real_count,
         }
         torch.save(result, Path(out) / f"rank{rank}.pt")
     finally:

@@ -9,7 +9,7 @@ from torch import nn
 from contradistinct.metrics import perceptual_path_length
 
 
-def linear_decoder(latent_dim: int, pixels: int = 12) -> nn.Module:
+def linear_decoder(latent_dim: int, pixels: int = 12) -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(latent_dim, pixels), nn.Unflatten(1, (3, 2, pixels // 6)))
 
@@ -18,7 +18,9 @@ def test_linear_decoder_matches_closed_form() -> None:
     # G(z) = Az + b, identity features: d / eps^2 = |A (z2 - z1)|^2 / P for every t, so the
     # expectation over z1, z2 ~ N(0, I) is 2 tr(A^T A) / P.
     decoder = linear_decoder(4)
-    weight = decoder[0].weight.detach()
+    linear = decoder[0]
+    assert isinstance(linear, nn.Linear)
+    weight = linear.weight.detach()
     expected = 2 * weight.square().sum() / weight.shape[0]
     g = torch.Generator().manual_seed(0)
     value = perceptual_path_length(
@@ -29,7 +31,7 @@ def test_linear_decoder_matches_closed_form() -> None:
 
 def test_end_sampling_and_outliers() -> None:
     decoder = linear_decoder(3)
-    kwargs = {"n": 200, "batch_size": 256, "epsilon": 1e-2}
+    kwargs: dict = {"n": 200, "batch_size": 256, "epsilon": 1e-2}
     full = perceptual_path_length(
         decoder, nn.Flatten(), 3, generator=torch.Generator().manual_seed(1), **kwargs
     )
