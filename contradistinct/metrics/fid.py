@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 
 import torch
@@ -206,9 +205,7 @@ class _UInt8Inception(nn.Module):
         return features
 
 
-def inception_feature_extractor(
-    weights_path: str | os.PathLike[str], *, feature: str = "2048"
-) -> nn.Module:
+def inception_feature_extractor(weights_path: str, *, feature: str = "2048") -> nn.Module:
     """The standard FID Inception-v3, built by torch-fidelity from a local weights file.
 
     Nothing is downloaded: ``weights_path`` must be the PyTorch state dict torch-fidelity uses
@@ -221,7 +218,7 @@ def inception_feature_extractor(
     internally the way TensorFlow did, so scores are comparable with published ones.
 
     Args:
-        weights_path: path to the Inception-v3 weights file.
+        weights_path: path to the Inception-v3 weights file (a ``pathlib.Path`` works too).
         feature: which torch-fidelity feature to return.
 
     Raises:

@@ -21,16 +21,13 @@ from contradistinct._checks import (
 
 
 class LinearProbeResult(NamedTuple):
-    """Test error of a linear probe over several seeds, with a confidence interval.
+    """Test error of a linear probe over several seeds, with a confidence interval."""
 
-    Attributes:
-        error: mean test classification error over the seeds, in ``[0, 1]``.
-        confidence_interval: half-width :math:`h` of the interval ``error ± h``.
-        errors: the test error of each seed.
-    """
-
+    #: Mean test classification error over the seeds, in ``[0, 1]``.
     error: float
+    #: Half-width :math:`h` of the interval ``error ± h``.
     confidence_interval: float
+    #: The test error of each seed.
     errors: tuple[float, ...]
 
     @property

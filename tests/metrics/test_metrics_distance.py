@@ -84,3 +84,14 @@ def test_bad_input() -> None:
         perceptual_distance(
             torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), nn.Flatten(start_dim=0)
         )
+
+
+def test_bf16_autocast_gives_float32_distances() -> None:
+    net = network()
+    x, y = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    with torch.no_grad():
+        exact = perceptual_distance(x, y, net)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = perceptual_distance(x, y, net)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, exact, rtol=0.05, atol=0)

@@ -155,7 +155,7 @@ def fake_torch_fidelity(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_inception_builder_passes_the_local_weights(tmp_path: Path) -> None:
     weights = tmp_path / "inception.pth"
     weights.write_bytes(b"stand-in")
-    extractor = inception_feature_extractor(weights)
+    extractor = inception_feature_extractor(str(weights))
     network = extractor.network
     assert isinstance(network, StandIn)
     assert network.name == "inception-v3-compat"
@@ -181,7 +181,7 @@ def test_inception_builder_passes_the_local_weights(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("fake_torch_fidelity")
 def test_inception_builder_missing_weights(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"missing\.pth.*nothing is downloaded"):
-        inception_feature_extractor(tmp_path / "missing.pth")
+        inception_feature_extractor(str(tmp_path / "missing.pth"))
 
 
 def test_inception_builder_without_torch_fidelity(
@@ -189,4 +189,13 @@ def test_inception_builder_without_torch_fidelity(
 ) -> None:
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)
     with pytest.raises(ImportError, match=r"pip install torch-fidelity"):
-        inception_feature_extractor(tmp_path / "inception.pth")
+        inception_feature_extractor(str(tmp_path / "inception.pth"))
+
+
+def test_bf16_features_accumulate_in_float64() -> None:
+    fid = FID(nn.Sequential(nn.Flatten(), nn.Linear(6, 3)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fid.update(images(16, 0), real=True)
+        fid.update(images(16, 1), real=False)
+    assert fid.real_outer is not None and fid.real_outer.dtype == torch.float64
+    assert fid.compute().dtype == torch.float64
