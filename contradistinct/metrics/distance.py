@@ -81,6 +81,8 @@ def _features(feature_extractor: nn.Module, images: Tensor, layer: str | None) -
         else:
             with _capture(feature_extractor, layer) as outputs:
                 feature_extractor(images)
+            if not outputs:
+                raise ValueError(f"layer {layer!r} did not run in the feature extractor's forward")
             features = outputs[-1]
     if not isinstance(features, Tensor):
         where = "the feature extractor" if layer is None else f"layer {layer!r}"

@@ -88,7 +88,8 @@ def _check_latents(latents: object, name: str) -> Tensor:
         raise ValueError(
             f"{name} must be finite, got non-finite values in shape {tuple(latents.shape)}"
         )
-    return latents.float()
+    # The probe measures frozen latents: no gradient may reach the encoder that produced them.
+    return latents.detach().float()
 
 
 def _train_and_test(

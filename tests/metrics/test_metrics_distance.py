@@ -95,3 +95,16 @@ def test_bf16_autocast_gives_float32_distances() -> None:
             mixed = perceptual_distance(x, y, net)
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, exact, rtol=0.05, atol=0)
+
+
+def test_layer_that_never_runs() -> None:
+    class Skips(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = nn.Identity()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    with pytest.raises(ValueError, match="layer 'unused' did not run"):
+        perceptual_distance(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), Skips(), "unused")

@@ -101,3 +101,11 @@ def test_bad_input() -> None:
         linear_probe_accuracy(latents, labels, bad, labels)
     with pytest.raises(ValueError, match=r"confidence must lie in \(0, 1\)"):
         linear_probe_accuracy(latents, labels, latents, labels, confidence=1.0)
+
+
+def test_latents_are_treated_as_frozen() -> None:
+    encoder = torch.nn.Linear(3, 3)
+    latents, labels = separable(20, 3, 2, 0)
+    encoded = encoder(latents)
+    linear_probe_accuracy(encoded, labels, encoded, labels, seeds=2, epochs=1)
+    assert encoder.weight.grad is None
