@@ -1,6 +1,6 @@
 """contradistinct: losses and components for contradistinctive generative autoencoders."""
 
-from contradistinct import backbones, functional
+from contradistinct import backbones, functional, metrics
 from contradistinct.elbo import ELBO, IELBO, ELBOOutput, IELBOOutput
 from contradistinct.instance import InstanceLoss
 from contradistinct.momentum import MomentumEncoder
@@ -21,4 +21,5 @@ __all__ = [
     "__version__",
     "backbones",
     "functional",
+    "metrics",
 ]
