@@ -8,6 +8,7 @@ Markdown link, ``{doc}`` target and figure of ``docs/`` points at a file that ex
 
 from __future__ import annotations
 
+import doctest
 import re
 import traceback
 from dataclasses import dataclass
@@ -18,10 +19,20 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PYTHON_LANGUAGES = {"python", "py", "python3"}
+PYTHON_LANGUAGES = {"python", "py", "python3", "pycon"}
 CODE_DIRECTIVES = {"code-block", "code", "sourcecode"}
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})\s*(?P<info>.*)$")
 DIRECTIVE = re.compile(r"^\{(?P<name>[\w:-]+)\}\s*(?P<argument>.*)$")
+# Directives whose body is not MyST text: python fences inside them are not code blocks.
+VERBATIM_DIRECTIVES = {
+    *CODE_DIRECTIVES,
+    "eval-rst",
+    "math",
+    "raw",
+    "literalinclude",
+    "testoutput",
+    "csv-table",
+}
 
 
 @dataclass(frozen=True)
@@ -56,9 +67,8 @@ def _dedent(line: str, indent: int) -> str:
     return line[min(indent, len(line) - len(line.lstrip(" "))) :]
 
 
-def python_blocks(text: str) -> list[Block]:
-    """The python blocks of a MyST page, in order; blocks nested in other fences are skipped."""
-    lines = text.splitlines()
+def _blocks_in(lines: list[str], first: int) -> list[Block]:
+    """Python blocks of ``lines`` (``first`` is the 0-based page line of ``lines[0]``)."""
     blocks: list[Block] = []
     i = 0
     while i < len(lines):
@@ -69,14 +79,22 @@ def python_blocks(text: str) -> list[Block]:
         fence, indent, info = opening["fence"], len(opening["indent"]), opening["info"].strip()
         closing = re.compile(rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$")
         end = next((j for j in range(i + 1, len(lines)) if closing.match(lines[j])), len(lines))
+        body = lines[i + 1 : end]
+        directive = DIRECTIVE.match(info)
         if _is_python(info):
-            body = lines[i + 1 : end]
-            if DIRECTIVE.match(info):
+            if directive:
                 body = _strip_directive_options(body)
-            body = [_dedent(line, indent) for line in body]
-            blocks.append(Block(line=i + 1, source="\n".join(body) + "\n"))
+            source = "\n".join(_dedent(line, indent) for line in body) + "\n"
+            blocks.append(Block(line=first + i + 1, source=source))
+        elif directive and directive["name"] not in VERBATIM_DIRECTIVES:
+            blocks.extend(_blocks_in(body, first + i + 1))
         i = end + 1
     return blocks
+
+
+def python_blocks(text: str) -> list[Block]:
+    """The python blocks of a MyST page, in order, including those inside admonitions."""
+    return _blocks_in(text.splitlines(), 0)
 
 
 def _pages() -> list[Path]:
@@ -88,28 +106,43 @@ def _name(page: Path) -> str:
     return page.relative_to(ROOT).as_posix()
 
 
+def _run_doctest(source: str, filename: str, namespace: dict[str, object]) -> None:
+    """Run a ``>>>`` block as a doctest: its shown outputs must match."""
+    test = doctest.DocTestParser().get_doctest(source, namespace, filename, filename, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report: list[str] = []
+    runner.run(test, out=report.append, clear_globs=False)
+    namespace.update(test.globs)
+    if runner.failures:
+        raise AssertionError("".join(report))
+
+
 def run_page(name: str, text: str) -> None:
     """Run the python blocks of one page in order in a shared namespace.
 
+    A block whose first line starts with ``>>>`` runs as a doctest; any other block is executed
+    as a script.
+
     Raises:
         AssertionError: naming the page, the block number and the line of its fence, with the
-            traceback of the failing code (frames of the page only).
+            traceback of the failing code (frames of the page only) or the doctest report.
     """
     namespace: dict[str, object] = {"__name__": "__docs__"}
     blocks = python_blocks(text)
     for number, block in enumerate(blocks, 1):
+        where = f"block {number} of {len(blocks)} in {name} (fence at line {block.line})"
         filename = f"{name}, block {number} of {len(blocks)} (fence at line {block.line})"
         try:
-            code = compile(block.source, filename, "exec")
-            exec(code, namespace)
+            if block.source.lstrip().startswith(">>>"):
+                _run_doctest(block.source, filename, namespace)
+            else:
+                exec(compile(block.source, filename, "exec"), namespace)
         except Exception as error:
             frames = traceback.extract_tb(error.__traceback__)
-            ours = [frame for frame in frames if frame.filename == filename]
-            where = "".join(traceback.format_list(ours))
+            ours = "".join(traceback.format_list([f for f in frames if f.filename == filename]))
             detail = "".join(traceback.format_exception_only(type(error), error))
             raise AssertionError(
-                f"python block {number} of {len(blocks)} in {name} (fence at line {block.line}) "
-                f"failed:\n{where}{detail}\n--- block source ---\n{block.source}"
+                f"python {where} failed:\n{ours}{detail}\n--- block source ---\n{block.source}"
             ) from error
 
 
@@ -124,9 +157,10 @@ def test_python_blocks_of_page_run(page: Path, tmp_path, monkeypatch) -> None:
     run_page(_name(page), page.read_text(encoding="utf-8"))
 
 
-def test_the_quickstart_and_concepts_pages_have_code() -> None:
+def test_pages_that_teach_by_code_have_runnable_code() -> None:
     names = {_name(p) for p in PAGES_WITH_CODE}
-    assert {"docs/quickstart.md", "docs/tutorials/distributed.md", "README.md"} <= names
+    expected = {"docs/quickstart.md", "docs/concepts.md", "docs/tutorials/distributed.md"}
+    assert expected | {"README.md"} <= names
 
 
 def test_extraction_finds_python_blocks_only() -> None:
@@ -141,6 +175,16 @@ def test_extraction_finds_python_blocks_only() -> None:
             "````{note}",
             "```python",
             "nested = True",
+            "```",
+            "````",
+            "````{eval-rst}",
+            "```python",
+            "not_markdown = True",
+            "```",
+            "````",
+            "````text",
+            "```python",
+            "shown_as_text = True",
             "```",
             "````",
             "```{code-block} python",
@@ -158,8 +202,9 @@ def test_extraction_finds_python_blocks_only() -> None:
         ]
     )
     blocks = python_blocks(page)
-    assert [b.source for b in blocks] == ["a = 1\n", "b = a + 1\n", "c = b + 1\n", "d = 4\n"]
-    assert [b.line for b in blocks] == [1, 12, 18, 21]
+    sources = ["a = 1\n", "nested = True\n", "b = a + 1\n", "c = b + 1\n", "d = 4\n"]
+    assert [b.source for b in blocks] == sources
+    assert [b.line for b in blocks] == [1, 8, 22, 28, 31]
 
 
 def test_a_failing_block_names_the_page_and_the_block() -> None:
@@ -169,6 +214,16 @@ def test_a_failing_block_names_the_page_and_the_block() -> None:
     message = str(info.value)
     assert "block 2 of 2 in docs/example.md (fence at line 7)" in message
     assert "NameError" in message and "y = x + undefined_name" in message
+
+
+def test_prompt_blocks_run_as_doctests_sharing_the_namespace() -> None:
+    page = "```python\nx = 2\n```\n\n```pycon\n>>> y = x * 3\n>>> y\n6\n```\n"
+    run_page("docs/ok.md", page)
+    wrong = page.replace("\n6\n", "\n7\n") + "```python\nassert y == 6\n```\n"
+    with pytest.raises(AssertionError) as info:
+        run_page("docs/wrong.md", wrong)
+    assert "block 2 of 3 in docs/wrong.md" in str(info.value)
+    assert "Expected:" in str(info.value) and "7" in str(info.value)
 
 
 LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
