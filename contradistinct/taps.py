@@ -8,23 +8,14 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from torch import Tensor, nn
-from torch.nn.parallel import DataParallel, DistributedDataParallel
 from torch.utils.hooks import RemovableHandle
 from typing_extensions import Self
+
+from contradistinct.momentum import unwrap
 
 # Prefixes that wrappers put in front of every qualified name: DataParallel and
 # DistributedDataParallel hold the network as ``module``, ``torch.compile`` as ``_orig_mod``.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    while True:
-        if isinstance(module, (DataParallel, DistributedDataParallel)):
-            module = module.module
-        elif isinstance(getattr(module, "_orig_mod", None), nn.Module):
-            module = module._orig_mod
-        else:
-            return module
 
 
 def _strip_wrapper_prefix(name: str) -> str | None:
@@ -86,7 +77,7 @@ class FeatureTaps:
         if duplicates:
             raise ValueError(f"layers must be distinct, got {duplicates} more than once")
         self.layers: tuple[str, ...] = tuple(layers)
-        self._targets = _resolve(_unwrap(module), self.layers)
+        self._targets = _resolve(unwrap(module), self.layers)
         self._records: dict[str, Tensor] = {}
         self._handles: list[RemovableHandle] = []
         self.attach()
