@@ -1,6 +1,6 @@
 """contradistinct: losses and components for contradistinctive generative autoencoders."""
 
-from contradistinct import functional
+from contradistinct import backbones, functional
 from contradistinct.elbo import ELBO, IELBO, ELBOOutput, IELBOOutput
 from contradistinct.heads import DeepSupervisionHead, LocalPatchHead, PatchPair, ProjectionHead
 from contradistinct.instance import InstanceLoss
@@ -29,5 +29,6 @@ __all__ = [
     "ProjectionHead",
     "SetLevelLoss",
     "__version__",
+    "backbones",
     "functional",
 ]

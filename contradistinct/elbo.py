@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from torch import Tensor, nn
 
@@ -80,6 +80,11 @@ class IELBO(nn.Module):
             raise TypeError(
                 f"instance_loss must be an nn.Module, got {type(instance_loss).__name__}"
             )
+        if not isinstance(getattr(instance_loss, "accuracy", None), Tensor):
+            raise TypeError(
+                "instance_loss must expose its top-1 accuracy as a tensor attribute `accuracy`, "
+                f"as InstanceLoss does; {type(instance_loss).__name__} has none"
+            )
         self.instance_loss = instance_loss
         self.kl_weight = check_non_negative(kl_weight, "kl_weight")
         self.kl_reduction = check_choice(kl_reduction, "kl_reduction", KL_REDUCTIONS)
@@ -98,9 +103,8 @@ class IELBO(nn.Module):
         kl = gaussian_kl(mu, logvar, reduction=self.kl_reduction)
         out = self.instance_loss(query, key, **kwargs)
         instance = out if isinstance(out, Tensor) else out.loss
-        return IELBOOutput(
-            instance + self.kl_weight * kl, instance, kl, self.instance_loss.accuracy
-        )
+        accuracy = cast(Tensor, self.instance_loss.accuracy)
+        return IELBOOutput(instance + self.kl_weight * kl, instance, kl, accuracy)
 
     def extra_repr(self) -> str:
         return f"kl_weight={self.kl_weight}, kl_reduction={self.kl_reduction!r}"
