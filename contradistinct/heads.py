@@ -75,6 +75,7 @@ class ProjectionHead(nn.Module):
         self.linear = nn.Linear(in_features, dim, bias=bias)
 
     def forward(self, features: Tensor) -> Tensor:
+        """Embed ``(B, C)`` or ``(B, C, *spatial)`` features as ``(B, D)``."""
         features = check_floating(features, "features")
         check_nonempty_batch(features, "features")
         if self.pool == "flatten":
@@ -156,6 +157,7 @@ class DeepSupervisionHead(nn.Module):
             self.linear = nn.Linear(reduced_channels * height * width, dim, bias=bias)
 
     def forward(self, features: Tensor) -> Tensor:
+        """Embed a ``(B, C, H, W)`` map as ``(B, D)``."""
         features = check_floating(features, "features")
         check_nonempty_batch(features, "features")
         self._check_shape(features)
@@ -268,6 +270,16 @@ class LocalPatchHead(nn.Module):
     def forward(
         self, query: Tensor, key: Tensor, *, generator: torch.Generator | None = None
     ) -> PatchPair:
+        """Sample ``L`` locations per sample once and embed both maps there.
+
+        Args:
+            query: ``(B, C, H, W)`` features of the reconstructions.
+            key: ``(B, C, H, W)`` features of their real inputs.
+            generator: overrides the constructor's generator for this call.
+
+        Returns:
+            A :class:`PatchPair`: ``(B * L, D)`` query and key embeddings, ``(B, L)`` locations.
+        """
         query = check_floating(query, "query")
         key = check_floating(key, "key")
         check_nonempty_batch(query, "query")

@@ -103,6 +103,8 @@ class MultiScaleContrastive(nn.Module):
         tensor(1.)
     """
 
+    #: Mean top-1 contrastive accuracy over the scales active in the last call (a device
+    #: tensor, read by :class:`~contradistinct.IELBO`).
     accuracy: Tensor
 
     def __init__(
@@ -128,6 +130,7 @@ class MultiScaleContrastive(nn.Module):
                 raise TypeError(f"heads must be keyed by layer name (str), got {name!r}")
             if not isinstance(head, nn.Module):
                 raise TypeError(f"heads[{name!r}] must be an nn.Module, got {type(head).__name__}")
+        #: The layer names of the scales, in the order of ``heads``.
         self.names: tuple[str, ...] = tuple(heads)
         self.weights = None if weights is None else _per_scale_weights(weights, self.names)
         self.start_steps = _per_scale_start_steps(start_steps, self.names)

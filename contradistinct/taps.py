@@ -76,6 +76,7 @@ class FeatureTaps:
         duplicates = sorted(name for name, count in Counter(layers).items() if count > 1)
         if duplicates:
             raise ValueError(f"layers must be distinct, got {duplicates} more than once")
+        #: The tapped layer names, as given; the keys of :meth:`features`.
         self.layers: tuple[str, ...] = tuple(layers)
         self._targets = _resolve(unwrap(module), self.layers)
         self._records: dict[str, Tensor] = {}
