@@ -149,7 +149,7 @@ class DeepSupervisionHead(nn.Module):
         self.reduced_channels = check_positive_int(reduced_channels, "reduced_channels")
         self.spatial_size = _spatial_size(spatial_size)
         self.reduce = nn.Conv2d(in_channels, reduced_channels, kernel_size=1)
-        self.linear: nn.Module
+        self.linear: nn.Linear
         if self.spatial_size is None:
             self.linear = nn.LazyLinear(dim, bias=bias)
         else:

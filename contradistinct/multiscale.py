@@ -184,6 +184,7 @@ class MultiScaleContrastive(nn.Module):
         _check_features(query_features, "query_features", self.names)
         _check_features(key_features, "key_features", self.names)
         step = self._check_step(step)
+        num_active: int | Tensor
         if isinstance(step, Tensor):
             out, num_active = self._masked(query_features, key_features, step, enqueue)
         else:
@@ -289,8 +290,8 @@ def _embed(name: str, head: nn.Module, query: Tensor, key: Tensor) -> tuple[Tens
         embedded_query = head(query)
         with torch.no_grad():
             embedded_key = head(key)
-    except ValueError as error:
-        raise ValueError(
+    except (TypeError, ValueError) as error:
+        raise type(error)(
             f"the features of layer {name!r} do not fit its {type(head).__name__}: {error}"
         ) from error
     return embedded_query, embedded_key

@@ -265,6 +265,8 @@ def test_bad_arguments() -> None:
         contrast({k: v for k, v in features(0).items() if k != "head"}, features(1))
     with pytest.raises(TypeError, match="dict of layer name -> tensor"):
         MultiScaleContrastive(heads, queue_size=8)(torch.randn(B, D), features(1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"layer 'head'.*must be a torch\.Tensor, got list"):
+        MultiScaleContrastive(heads, queue_size=8)(features(0) | {"head": [0.0] * C}, features(1))
     with pytest.raises(ValueError, match="non-empty dict"):
         MultiScaleContrastive({})
     with pytest.raises(TypeError, match=r"heads\['a'\] must be an nn\.Module"):
