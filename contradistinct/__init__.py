@@ -1,6 +1,6 @@
 """contradistinct: losses and components for contradistinctive generative autoencoders."""
 
-from contradistinct import backbones, functional
+from contradistinct import backbones, functional, metrics
 from contradistinct.elbo import ELBO, IELBO, ELBOOutput, IELBOOutput
 from contradistinct.heads import DeepSupervisionHead, LocalPatchHead, PatchPair, ProjectionHead
 from contradistinct.instance import InstanceLoss
@@ -31,4 +31,5 @@ __all__ = [
     "__version__",
     "backbones",
     "functional",
+    "metrics",
 ]
