@@ -17,7 +17,7 @@ the same run. Peers are optional (a line says which are missing); they are not d
   before comparing, so its negatives are the other ``B - 1`` keys of the batch and the
   ``K - B`` newest older keys: the same amount of work, slightly different negatives.
 * lightly: ``NTXentLoss(temperature, memory_bank_size=(K, d))`` called as ``loss(query, key)``.
-  ``lightly.loss`` imports torchvision, so it is reported missing where torchvision is not installed.
+  ``lightly.loss`` imports torchvision, so it is reported missing without torchvision.
 
 Run from the repository root (or with the package installed)::
 
