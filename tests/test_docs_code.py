@@ -3,7 +3,8 @@
 Each page of ``docs/`` (and the README) with python blocks is one test: its blocks run in
 order in one namespace, the way a reader copies them, in a scratch directory with a fixed seed.
 ``bash`` and ``text`` blocks are shown, not run. A second test checks that every relative
-Markdown link, ``{doc}`` target and figure of ``docs/`` points at a file that exists.
+Markdown link, ``{doc}`` and ``{download}`` target and figure of ``docs/`` points at a file that
+exists.
 """
 
 from __future__ import annotations
@@ -227,7 +228,9 @@ def test_prompt_blocks_run_as_doctests_sharing_the_namespace() -> None:
 
 
 LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
-DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<(?P<angled>[^>`]+)>|(?P<plain>[^`]+))`")
+DOC_ROLE = re.compile(
+    r"\{(?P<role>doc|download)\}`(?:[^`<]*<(?P<angled>[^>`]+)>|(?P<plain>[^`]+))`"
+)
 FILE_DIRECTIVE = re.compile(
     r"^\s*(?:`{3,}|:{3,})\{(?:figure|image|literalinclude|include)\}\s*(\S+)", re.M
 )
@@ -258,7 +261,8 @@ def internal_targets(page: Path) -> list[tuple[str, Path]]:
     for role in DOC_ROLE.finditer(text):
         written = (role["angled"] or role["plain"]).strip()
         base = DOCS / written.lstrip("/") if written.startswith("/") else page.parent / written
-        targets.append((f"{{doc}}`{written}`", base.with_name(base.name + ".md")))
+        path = base.with_name(base.name + ".md") if role["role"] == "doc" else base
+        targets.append((f"{{{role['role']}}}`{written}`", path))
     for directive in FILE_DIRECTIVE.finditer(text):
         written = directive[1]
         base = DOCS / written.lstrip("/") if written.startswith("/") else page.parent / written
@@ -290,6 +294,7 @@ def test_link_check_sees_broken_links(tmp_path: Path) -> None:
     (tmp_path / "exists.md").write_text("# here\n")
     page.write_text(
         "[ok](exists.md#here) [web](https://example.org) [anchor](#top) {doc}`exists`\n"
+        "{download}`the page <exists.md>` {download}`gone.py`\n"
         "[gone](missing.md) {doc}`Title <nowhere>` ![pic](_static/none.png)\n"
         "`[in code](not-checked.md)`\n\n```text\n[also code](not-checked.md)\n```\n"
         "```{figure} _static/missing.png\n:alt: a figure\n```\n"
@@ -298,6 +303,8 @@ def test_link_check_sees_broken_links(tmp_path: Path) -> None:
     assert resolved == {
         "exists.md#here": True,
         "{doc}`exists`": True,
+        "{download}`exists.md`": True,
+        "{download}`gone.py`": False,
         "missing.md": False,
         "{doc}`nowhere`": False,
         "_static/none.png": False,
