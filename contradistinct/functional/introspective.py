@@ -26,10 +26,25 @@ from contradistinct._checks import (
     check_non_negative,
     check_positive,
     check_same_batch,
+    check_same_shape,
     reduce,
 )
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.reconstruction import RECONSTRUCTION_KINDS, reconstruction_loss
+
+
+def _check_elbo_inputs(**named: Tensor) -> None:
+    """Check each (reconstruction, target, mu, logvar) group under the caller's names."""
+    names = list(named)
+    for i in range(0, len(names), 4):
+        rec_name, target_name, mu_name, logvar_name = names[i : i + 4]
+        reconstruction = check_min_rank(named[rec_name], rec_name, 1)
+        target = check_min_rank(named[target_name], target_name, 1)
+        mu = check_min_rank(named[mu_name], mu_name, 2)
+        logvar = check_min_rank(named[logvar_name], logvar_name, 2)
+        check_same_shape(reconstruction, rec_name, target, target_name)
+        check_same_shape(mu, mu_name, logvar, logvar_name)
+        check_same_batch(reconstruction, rec_name, mu, mu_name)
 
 
 def negative_elbo(
@@ -234,6 +249,11 @@ def soft_intro_encoder_loss(
     beta_neg = check_non_negative(beta_neg, "beta_neg")
     scale = check_positive(scale, "scale")
     check_choice(kind, "kind", RECONSTRUCTION_KINDS)
+    _check_elbo_inputs(
+        x_rec=x_rec, x=x, mu=mu, logvar=logvar,
+        fake_rec=fake_rec, fake=fake, fake_mu=fake_mu, fake_logvar=fake_logvar,
+        rec_rec=rec_rec, rec=rec, rec_mu=rec_mu, rec_logvar=rec_logvar,
+    )  # fmt: skip
     weights = {"beta_rec": beta_rec, "kind": kind}
     real = negative_elbo(x_rec, x, mu, logvar, beta_kl=beta_kl, **weights)
     fake_n = _reencoded_negative_elbo(
@@ -319,6 +339,12 @@ def soft_intro_decoder_loss(
     gamma_r = check_non_negative(gamma_r, "gamma_r")
     scale = check_positive(scale, "scale")
     check_choice(kind, "kind", RECONSTRUCTION_KINDS)
+    x_rec = check_min_rank(x_rec, "x_rec", 1)
+    check_same_shape(x_rec, "x_rec", check_min_rank(x, "x", 1), "x")
+    _check_elbo_inputs(
+        fake_rec=fake_rec, fake=fake, fake_mu=fake_mu, fake_logvar=fake_logvar,
+        rec_rec=rec_rec, rec=rec, rec_mu=rec_mu, rec_logvar=rec_logvar,
+    )  # fmt: skip
     real_rec = reconstruction_loss(x_rec, x, kind=kind)
     generated_rec = reconstruction_loss(rec_rec, rec.detach(), kind=kind) + reconstruction_loss(
         fake_rec, fake.detach(), kind=kind
@@ -385,9 +411,9 @@ def intro_vae_encoder_loss(
     weight_rec = check_non_negative(weight_rec, "weight_rec")
     weight_kl = check_non_negative(weight_kl, "weight_kl")
     weight_neg = check_non_negative(weight_neg, "weight_neg")
-    mu = check_min_rank(mu, "mu", 2)
-    x_rec = check_min_rank(x_rec, "x_rec", 1)
-    check_same_batch(x_rec, "x_rec", mu, "mu")
+    _check_elbo_inputs(x_rec=x_rec, x=x, mu=mu, logvar=logvar)
+    check_same_shape(fake_mu, "fake_mu", fake_logvar, "fake_logvar")
+    check_same_shape(rec_mu, "rec_mu", rec_logvar, "rec_logvar")
     rec = reconstruction_loss(x_rec, x, kind=kind)
     hinge = F.relu(margin - gaussian_kl(rec_mu, rec_logvar)) + F.relu(
         margin - gaussian_kl(fake_mu, fake_logvar)
@@ -443,6 +469,10 @@ def intro_vae_decoder_loss(
     """
     weight_rec = check_non_negative(weight_rec, "weight_rec")
     weight_kl = check_non_negative(weight_kl, "weight_kl")
+    x_rec = check_min_rank(x_rec, "x_rec", 1)
+    check_same_shape(x_rec, "x_rec", check_min_rank(x, "x", 1), "x")
+    check_same_shape(fake_mu, "fake_mu", fake_logvar, "fake_logvar")
+    check_same_shape(rec_mu, "rec_mu", rec_logvar, "rec_logvar")
     rec = reconstruction_loss(x_rec, x, kind=kind)
     kls = gaussian_kl(rec_mu, rec_logvar) + gaussian_kl(fake_mu, fake_logvar)
     return weight_rec * rec + 0.5 * weight_kl * kls
