@@ -17,7 +17,7 @@ from contradistinct._checks import (
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: str = "mean") -> Tensor:
-    r"""KL divergence from :math:`\mathcal N(\mu, e^{\log\sigma^2})` to the prior :math:`\mathcal N(0, I)`.
+    r"""KL divergence from :math:`\mathcal N(\mu, \sigma^2)` to the prior :math:`\mathcal N(0, I)`.
 
     This is the regulariser of the ELBO (DC-VAE Eq. 1) and of the IELBO (Eq. 8):
 

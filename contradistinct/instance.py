@@ -1,0 +1,153 @@
+"""The instance-level contrastive loss of DC-VAE (Eq. 6) against a queue of negatives."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from contradistinct._checks import check_positive, check_positive_int, check_rank
+from contradistinct.distributed import gather_across_ranks, is_distributed
+from contradistinct.functional.contrastive import contrastive_accuracy, info_nce_logits
+from contradistinct.queue import NegativeQueue
+
+
+class InstanceLoss(nn.Module):
+    r"""InfoNCE between reconstructions and their inputs, with a queue of real negatives (Eq. 6).
+
+    .. math::
+
+        \mathcal L_{\text{instance}} = -\frac1B\sum_i \log
+        \frac{e^{h(q_i, k_i)/\tau}}
+        {e^{h(q_i, k_i)/\tau} + \sum_{n \in \mathcal Q} e^{h(q_i, n)/\tau}}
+
+    with the cosine critic :math:`h`. The query :math:`q_i` embeds the reconstruction
+    :math:`f_\theta(z_i)` through the discriminator; the key :math:`k_i` embeds the real input
+    :math:`x_i` through a momentum copy of it (:class:`~contradistinct.MomentumEncoder`).
+    :meth:`forward` computes the loss against the queue's filled slots *before* enqueueing the
+    normalised, detached keys of this batch, so a sample is never its own negative.
+
+    The last top-1 contrastive accuracy is kept in ``accuracy``, a device tensor (reading it
+    does not synchronise until you print it).
+
+    Under ``torch.distributed`` the keys of every rank are gathered and enqueued on every rank,
+    so the queues stay identical; with ``in_batch_negatives`` the other ranks' keys are also
+    negatives, so the loss equals the single-process loss on the concatenated batch.
+
+    Args:
+        dim: embedding size ``D`` (16 in the paper).
+        queue_size: number of queued negatives ``K`` (8192 in the paper).
+        temperature: :math:`\tau` (0.07 in the paper), or its initial value if learnable.
+        learnable_temperature: learn :math:`\log\tau`, clamped to
+            ``[min_temperature, max_temperature]``.
+        in_batch_negatives: also use the other keys of the batch as negatives.
+        min_temperature: lower clamp of a learnable temperature.
+        max_temperature: upper clamp of a learnable temperature.
+        queue_init: ``"empty"`` (masked until filled) or ``"random"`` (official initialisation).
+
+    Shapes:
+        ``query``: ``(B, D)``; ``key``: ``(B, D)``; output: scalar.
+
+    Example:
+        >>> import torch
+        >>> from contradistinct import InstanceLoss
+        >>> criterion = InstanceLoss(dim=16, queue_size=64)
+        >>> query = torch.randn(8, 16, requires_grad=True)
+        >>> loss = criterion(query, torch.randn(8, 16))
+        >>> loss.backward()
+        >>> int(criterion.queue.count)
+        8
+    """
+
+    accuracy: Tensor
+
+    def __init__(
+        self,
+        dim: int = 16,
+        queue_size: int = 8192,
+        temperature: float = 0.07,
+        learnable_temperature: bool = False,
+        in_batch_negatives: bool = False,
+        *,
+        min_temperature: float = 0.01,
+        max_temperature: float = 1.0,
+        queue_init: str = "empty",
+    ) -> None:
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+        check_positive(temperature, "temperature")
+        self.in_batch_negatives = bool(in_batch_negatives)
+        self.queue = NegativeQueue(queue_size, dim, init=queue_init)
+        self.learnable_temperature = bool(learnable_temperature)
+        self.min_temperature = check_positive(min_temperature, "min_temperature")
+        self.max_temperature = check_positive(max_temperature, "max_temperature")
+        if self.learnable_temperature:
+            if not min_temperature <= temperature <= max_temperature:
+                raise ValueError(
+                    f"temperature must lie in [min_temperature, max_temperature] = "
+                    f"[{min_temperature}, {max_temperature}], got {temperature}"
+                )
+            self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
+        else:
+            self.fixed_temperature = float(temperature)
+        self.register_buffer("accuracy", torch.zeros(()), persistent=False)
+
+    @property
+    def temperature(self) -> float | Tensor:
+        """Current temperature, a float, or a scalar tensor when it is learnable."""
+        if self.learnable_temperature:
+            low, high = math.log(self.min_temperature), math.log(self.max_temperature)
+            return self.log_temperature.clamp(low, high).exp()
+        return self.fixed_temperature
+
+    def forward(self, query: Tensor, key: Tensor, *, enqueue: bool = True) -> Tensor:
+        """Loss of ``query`` against its ``key`` and the queued negatives, then enqueue the keys.
+
+        Args:
+            query: ``(B, D)`` embeddings of the reconstructions; gradients flow into them.
+            key: ``(B, D)`` embeddings of the real inputs; detached here.
+            enqueue: write the keys into the queue after computing the loss.
+
+        Returns:
+            The batch-mean loss, a float32 scalar.
+        """
+        query = check_rank(query, "query", 2, "(B, D)")
+        key = check_rank(key, "key", 2, "(B, D)")
+        if query.shape[1] != self.dim or key.shape != query.shape:
+            raise ValueError(
+                f"query and key must both have shape (B, {self.dim}), got query "
+                f"{tuple(query.shape)} and key {tuple(key.shape)}"
+            )
+        key = F.normalize(key.detach().float(), dim=1)
+        all_keys = gather_across_ranks(key)
+        negatives, mask = self.queue()
+        if self.in_batch_negatives and is_distributed():
+            rank, batch = dist.get_rank(), key.shape[0]
+            others = torch.cat([all_keys[: rank * batch], all_keys[(rank + 1) * batch :]])
+            negatives = torch.cat([negatives, others])
+            mask = torch.cat([mask, mask.new_ones(others.shape[0])])
+        logits = info_nce_logits(
+            query,
+            key,
+            negatives,
+            temperature=self.temperature,
+            in_batch_negatives=self.in_batch_negatives,
+            negative_mask=mask,
+        )
+        target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+        loss = F.cross_entropy(logits, target)
+        with torch.no_grad():
+            self.accuracy.copy_(contrastive_accuracy(logits))
+        if enqueue:
+            self.queue.enqueue(all_keys, gather=False)
+        return loss
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if self.learnable_temperature else "fixed"
+        return (
+            f"dim={self.dim}, queue_size={self.queue.size}, {kind} temperature, "
+            f"in_batch_negatives={self.in_batch_negatives}"
+        )

@@ -1,0 +1,108 @@
+"""An exponential-moving-average copy of a module: the key encoder of DC-VAE, and decoder EMA."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from contradistinct._checks import check_non_negative
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """Strip ``DistributedDataParallel``/``DataParallel`` and ``torch.compile`` wrappers."""
+    while True:
+        if isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            module = module.module
+        elif hasattr(module, "_orig_mod") and isinstance(module._orig_mod, nn.Module):
+            module = module._orig_mod
+        else:
+            return module
+
+
+class MomentumEncoder(nn.Module):
+    r"""A frozen exponential-moving-average copy of ``module``.
+
+    After each optimiser step of the online module, :meth:`update` moves every floating-point
+    parameter of the copy towards it,
+
+    .. math:: \xi \leftarrow m\,\xi + (1 - m)\,\theta,
+
+    with one fused ``torch._foreach_lerp_`` call, and copies the buffers (batch-norm statistics,
+    spectral-norm power-iteration vectors) as they are. The copy never receives gradients:
+    its parameters have ``requires_grad=False`` and :meth:`forward` runs under ``no_grad``.
+
+    DC-VAE embeds the real images through such a copy of the discriminator to get the keys of
+    the instance loss (Eq. 6, following MoCo); the official code also keeps a decoder EMA with
+    the same momentum for evaluation. ``DistributedDataParallel`` and ``torch.compile`` wrappers
+    are unwrapped before copying. Its ``state_dict`` holds only the copy.
+
+    Args:
+        module: the online module to follow.
+        momentum: :math:`m \in [0, 1]` (0.999 in the paper); 0 copies the online weights.
+
+    Example:
+        >>> import torch
+        >>> from contradistinct import MomentumEncoder
+        >>> online = torch.nn.Linear(4, 2)
+        >>> ema = MomentumEncoder(online, momentum=0.9)
+        >>> with torch.no_grad():
+        ...     _ = online.weight.add_(1.0)
+        >>> ema.update()
+        >>> torch.allclose(ema.module.weight, online.weight - 0.9)
+        True
+        >>> ema(torch.randn(3, 4)).requires_grad
+        False
+    """
+
+    def __init__(self, module: nn.Module, momentum: float = 0.999) -> None:
+        super().__init__()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+        momentum = check_non_negative(momentum, "momentum")
+        if momentum > 1:
+            raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
+        self.momentum = momentum
+        online = unwrap(module)
+        # Kept out of the module tree so the online weights are neither saved twice nor moved
+        # with ``.to()``; the copy is what this module owns.
+        self.__dict__["online"] = online
+        self.module = copy.deepcopy(online).requires_grad_(False)
+
+    def _pairs(self, kind: str) -> tuple[list[Tensor], list[Tensor]]:
+        online = dict(getattr(self.online, f"named_{kind}")())
+        mine = dict(getattr(self.module, f"named_{kind}")())
+        if online.keys() != mine.keys():
+            raise RuntimeError(
+                f"the online module's {kind} no longer match the momentum copy's: "
+                f"{sorted(online.keys() ^ mine.keys())}"
+            )
+        return [mine[n] for n in mine], [online[n] for n in mine]
+
+    @torch.no_grad()
+    def update(self, momentum: float | None = None) -> None:
+        """Move the copy towards the online module (parameters EMA'd, buffers copied).
+
+        Args:
+            momentum: override the momentum for this call (for example 0 to re-synchronise).
+        """
+        m = self.momentum if momentum is None else check_non_negative(momentum, "momentum")
+        ema_params, online_params = self._pairs("parameters")
+        pairs = zip(ema_params, online_params, strict=True)
+        floating = [(e, o.detach()) for e, o in pairs if e.is_floating_point()]
+        if floating:
+            ema = [e for e, _ in floating]
+            torch._foreach_lerp_(ema, [o for _, o in floating], 1.0 - m)
+        ema_buffers, online_buffers = self._pairs("buffers")
+        if ema_buffers:
+            torch._foreach_copy_(ema_buffers, online_buffers)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the momentum copy without building a graph."""
+        with torch.no_grad():
+            return self.module(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"momentum={self.momentum}"

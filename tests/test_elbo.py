@@ -1,0 +1,82 @@
+"""IELBO (DC-VAE Eq. 8) and the ELBO of the baselines (Eqs. 1 and 3)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contradistinct import ELBO, IELBO, InstanceLoss
+from contradistinct.functional import gaussian_kl, info_nce
+
+
+@given(st.integers(1, 8), st.sampled_from(["mean", "sum"]), st.floats(0, 1))
+def test_ielbo_is_instance_plus_weighted_kl(batch, reduction, weight):
+    torch.manual_seed(batch)
+    instance = InstanceLoss(dim=4, queue_size=16, queue_init="random")
+    negatives = instance.queue.keys.clone()
+    ielbo = IELBO(instance, kl_weight=weight, kl_reduction=reduction)
+    q, k = torch.randn(batch, 4), torch.randn(batch, 4)
+    mu, logvar = torch.randn(batch, 3), torch.randn(batch, 3)
+    out = ielbo(q, k, mu, logvar)
+    expected_instance = info_nce(q, k, negatives)
+    expected_kl = gaussian_kl(mu, logvar, reduction=reduction)
+    torch.testing.assert_close(out.instance, expected_instance, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.kl, expected_kl)
+    torch.testing.assert_close(
+        out.loss, expected_instance + weight * expected_kl, rtol=1e-5, atol=1e-5
+    )
+    assert out.accuracy is instance.accuracy
+
+
+def test_ielbo_official_defaults_sum_kl_times_1e_minus_6():
+    ielbo = IELBO(InstanceLoss(dim=4, queue_size=8))
+    assert ielbo.kl_weight == 1e-6 and ielbo.kl_reduction == "sum"
+
+
+def test_ielbo_gradients_reach_queries_and_posterior_not_keys():
+    ielbo = IELBO(InstanceLoss(dim=4, queue_size=8, queue_init="random"), kl_weight=1.0)
+    q, k = torch.randn(3, 4, requires_grad=True), torch.randn(3, 4, requires_grad=True)
+    mu, logvar = torch.randn(3, 2, requires_grad=True), torch.randn(3, 2, requires_grad=True)
+    ielbo(q, k, mu, logvar).loss.backward()
+    assert q.grad is not None and mu.grad is not None and logvar.grad is not None
+    assert k.grad is None
+
+
+def test_ielbo_forwards_keyword_arguments():
+    instance = InstanceLoss(dim=4, queue_size=8)
+    IELBO(instance)(
+        torch.randn(2, 4), torch.randn(2, 4), torch.zeros(2, 2), torch.zeros(2, 2), enqueue=False
+    )
+    assert int(instance.queue.count) == 0
+
+
+def test_elbo_pixel_and_feature_forms():
+    x, x_rec = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
+    mu, logvar = torch.randn(4, 5), torch.randn(4, 5)
+    out = ELBO(kl_weight=0.5)(x_rec, x, mu, logvar)
+    rec = ((x - x_rec) ** 2).flatten(1).sum(1).mean()
+    torch.testing.assert_close(out.reconstruction, rec)
+    torch.testing.assert_close(out.loss, rec + 0.5 * gaussian_kl(mu, logvar))
+    feats = ELBO("feature")(torch.randn(4, 16), torch.randn(4, 16), mu, logvar)
+    assert feats.loss.shape == ()
+
+
+def test_elbo_bce():
+    logits, x = torch.randn(2, 6), torch.rand(2, 6)
+    out = ELBO("bce")(logits, x, torch.zeros(2, 2), torch.zeros(2, 2))
+    assert out.kl.item() == 0.0 and out.reconstruction > 0
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="instance_loss must be an nn.Module"):
+        IELBO(lambda q, k: q)
+    with pytest.raises(TypeError, match="accuracy.*Linear has none"):
+        IELBO(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="kl_reduction must be one of"):
+        IELBO(InstanceLoss(dim=4, queue_size=8), kl_reduction="none")
+    with pytest.raises(ValueError, match="reconstruction must be one of"):
+        ELBO("l1")
+    with pytest.raises(ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"):
+        ELBO()(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 2), torch.zeros(2, 2))

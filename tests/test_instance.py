@@ -1,0 +1,130 @@
+"""InstanceLoss: Eq. 6 against the queue, enqueue order, accuracy, gradients, temperature."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contradistinct import InstanceLoss
+from contradistinct.functional import info_nce
+
+
+@given(st.integers(1, 10), st.integers(1, 40), st.integers(0, 1000))
+def test_loss_uses_the_queue_before_this_batch_is_enqueued(batch, queue_size, seed):
+    g = torch.Generator().manual_seed(seed)
+    criterion = InstanceLoss(dim=4, queue_size=queue_size)
+    old = torch.randn(3, 4, generator=g)
+    criterion.queue.enqueue(F.normalize(old))
+    q, k = torch.randn(batch, 4, generator=g), torch.randn(batch, 4, generator=g)
+    loss = criterion(q, k)
+    kept = min(3, queue_size)
+    expected = info_nce(q, k, old[3 - kept :], temperature=0.07)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
+    assert int(criterion.queue.count) == min(3 + batch, queue_size)
+
+
+def test_empty_queue_gives_zero_loss_and_full_accuracy():
+    criterion = InstanceLoss(dim=8, queue_size=32)
+    loss = criterion(torch.randn(4, 8), torch.randn(4, 8))
+    assert loss.item() == 0.0 and criterion.accuracy.item() == 1.0
+
+
+def test_enqueue_false_leaves_the_queue_alone():
+    criterion = InstanceLoss(dim=8, queue_size=32)
+    criterion(torch.randn(4, 8), torch.randn(4, 8), enqueue=False)
+    assert int(criterion.queue.count) == 0
+
+
+def test_queue_holds_normalised_keys():
+    criterion = InstanceLoss(dim=8, queue_size=32)
+    criterion(torch.randn(4, 8), 5 * torch.randn(4, 8))
+    torch.testing.assert_close(criterion.queue.keys[:4].norm(dim=1), torch.ones(4))
+
+
+def test_accuracy_is_a_device_tensor_and_correct():
+    criterion = InstanceLoss(dim=2, queue_size=8)
+    criterion.queue.enqueue(torch.tensor([[0.0, 1.0]]))
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    k = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    criterion(q, k)
+    assert isinstance(criterion.accuracy, torch.Tensor)
+    assert criterion.accuracy.item() == pytest.approx(0.5)
+
+
+def test_keys_never_receive_gradients_queries_do():
+    criterion = InstanceLoss(dim=8, queue_size=32, queue_init="random")
+    q = torch.randn(4, 8, requires_grad=True)
+    k = torch.randn(4, 8, requires_grad=True)
+    criterion(q, k).backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0
+    assert k.grad is None
+
+
+def test_learnable_temperature_is_clamped_and_trained():
+    criterion = InstanceLoss(dim=8, queue_size=32, learnable_temperature=True, queue_init="random")
+    assert isinstance(criterion.temperature, torch.Tensor)
+    torch.testing.assert_close(criterion.temperature, torch.tensor(0.07))
+    criterion(torch.randn(4, 8), torch.randn(4, 8)).backward()
+    assert criterion.log_temperature.grad is not None
+    with torch.no_grad():
+        criterion.log_temperature.fill_(math.log(1e-6))
+    assert criterion.temperature.item() == pytest.approx(0.01)
+
+
+def test_in_batch_negatives_match_the_functional_form():
+    criterion = InstanceLoss(dim=8, queue_size=16, in_batch_negatives=True)
+    q, k = torch.randn(5, 8), torch.randn(5, 8)
+    expected = info_nce(q, k, temperature=0.07, in_batch_negatives=True)
+    torch.testing.assert_close(criterion(q, k), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_autocast():
+    criterion = InstanceLoss(dim=16, queue_size=64, queue_init="random")
+    q = torch.randn(8, 16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = criterion(q.bfloat16(), torch.randn(8, 16).bfloat16())
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert q.grad is not None
+
+
+def test_state_dict_restores_queue_and_temperature():
+    a = InstanceLoss(dim=4, queue_size=8, learnable_temperature=True)
+    a(torch.randn(3, 4), torch.randn(3, 4))
+    b = InstanceLoss(dim=4, queue_size=8, learnable_temperature=True)
+    b.load_state_dict(a.state_dict())
+    q, k = torch.randn(2, 4), torch.randn(2, 4)
+    torch.testing.assert_close(a(q, k), b(q, k))
+
+
+@pytest.mark.parametrize(
+    ("q_shape", "k_shape", "match"),
+    [
+        ((4, 8), (4, 7), r"query and key must both have shape \(B, 8\), got query \(4, 8\)"),
+        ((4, 7), (4, 7), r"got query \(4, 7\) and key \(4, 7\)"),
+        ((4, 8), (3, 8), r"key \(3, 8\)"),
+        ((8,), (8,), r"query must have 2 dimensions"),
+    ],
+)
+def test_bad_shapes(q_shape, k_shape, match):
+    with pytest.raises(ValueError, match=match):
+        InstanceLoss(dim=8, queue_size=16)(torch.randn(q_shape), torch.randn(k_shape))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"temperature": 0.0}, "temperature must be positive"),
+        ({"temperature": -0.1}, "temperature must be positive"),
+        ({"queue_size": 0}, "size must be a positive int"),
+        ({"temperature": 2.0, "learnable_temperature": True}, r"must lie in \[min_temperature"),
+    ],
+)
+def test_bad_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        InstanceLoss(**kwargs)
