@@ -153,31 +153,6 @@ def exp_elbo(
     return torch.exp(exponent.clamp(max=log_max)) / alpha
 
 
-def _reencoded_negative_elbo(
-    reconstruction: Tensor,
-    source: Tensor,
-    mu: Tensor,
-    logvar: Tensor,
-    *,
-    beta_rec: float,
-    beta_kl: float,
-    kind: str,
-    reduction: str,
-) -> Tensor:
-    # Algorithm 1: a generated sample is a fixed input to the re-encoding pass, so the
-    # reconstruction error never pushes gradient back into the sample it is compared with.
-    return negative_elbo(
-        reconstruction,
-        source.detach(),
-        mu,
-        logvar,
-        beta_rec=beta_rec,
-        beta_kl=beta_kl,
-        kind=kind,
-        reduction=reduction,
-    )
-
-
 def soft_intro_encoder_loss(
     x: Tensor,
     x_rec: Tensor,
@@ -254,14 +229,17 @@ def soft_intro_encoder_loss(
         fake_rec=fake_rec, fake=fake, fake_mu=fake_mu, fake_logvar=fake_logvar,
         rec_rec=rec_rec, rec=rec, rec_mu=rec_mu, rec_logvar=rec_logvar,
     )  # fmt: skip
-    weights = {"beta_rec": beta_rec, "kind": kind}
-    real = negative_elbo(x_rec, x, mu, logvar, beta_kl=beta_kl, **weights)
-    fake_n = _reencoded_negative_elbo(
-        fake_rec, fake, fake_mu, fake_logvar, beta_kl=beta_neg, reduction="none", **weights
-    )
-    rec_n = _reencoded_negative_elbo(
-        rec_rec, rec, rec_mu, rec_logvar, beta_kl=beta_neg, reduction="none", **weights
-    )
+    real = negative_elbo(x_rec, x, mu, logvar, beta_rec=beta_rec, beta_kl=beta_kl, kind=kind)
+    # Algorithm 1: generated samples are fixed inputs of the re-encoding pass, so their
+    # reconstruction error never pushes gradient back into the sample it is compared with.
+    fake_n = negative_elbo(
+        fake_rec, fake.detach(), fake_mu, fake_logvar,
+        beta_rec=beta_rec, beta_kl=beta_neg, kind=kind, reduction="none",
+    )  # fmt: skip
+    rec_n = negative_elbo(
+        rec_rec, rec.detach(), rec_mu, rec_logvar,
+        beta_rec=beta_rec, beta_kl=beta_neg, kind=kind, reduction="none",
+    )  # fmt: skip
     exp_terms = exp_elbo(fake_n, scale=scale) + exp_elbo(rec_n, scale=scale)
     return scale * real + 0.5 * exp_terms
 

@@ -30,7 +30,7 @@ def _encode(encoder: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _trainable(module: nn.Module, name: str) -> list[Tensor]:
-    params = [p for p in module.parameters() if p.requires_grad]
+    params: list[Tensor] = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{name} has no parameters that require grad")
     return params

@@ -23,15 +23,15 @@ class LPGATerms(NamedTuple):
     """The five terms of PGA Eq. 7, each a float32 scalar with its gradient routing."""
 
     reconstruction: Tensor
-    """:math:`L_r` (Eq. 1): encoder and decoder."""
+    """:math:`L_r` of Eq. 1, which trains encoder and decoder."""
     latent_prior: Tensor
-    r""":math:`L^\phi_{lr,\mathcal N}` (Eq. 2): encoder only."""
+    r""":math:`L^\phi_{lr,\mathcal N}` of Eq. 2, encoder only."""
     latent_data: Tensor
-    r""":math:`L^\phi_{lr,\mathcal H}` (Eq. 3): encoder only."""
+    r""":math:`L^\phi_{lr,\mathcal H}` of Eq. 3, encoder only."""
     nll_encoder: Tensor
-    r""":math:`L^\phi_{nll} / H` (Eq. 5): encoder only."""
+    r""":math:`L^\phi_{nll} / H` of Eq. 5, encoder only."""
     nll_decoder: Tensor
-    r""":math:`L^\theta_{nll} / H` (Eq. 6): decoder only."""
+    r""":math:`L^\theta_{nll} / H` of Eq. 6, decoder only."""
 
 
 class LPGALoss(nn.Module):

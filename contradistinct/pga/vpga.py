@@ -18,16 +18,16 @@ class VPGATerms(NamedTuple):
     """The terms of PGA Eq. 11, each a float32 scalar with its gradient routing."""
 
     reconstruction: Tensor
-    """:math:`L_r` (Eq. 1) on the posterior mean: encoder and decoder."""
+    """:math:`L_r` of Eq. 1 on the posterior mean, which trains encoder and decoder."""
     latent_prior: Tensor
-    r""":math:`L^\phi_{lr,\mathcal N}` (Eq. 2) on the posterior means: encoder only."""
+    r""":math:`L^\phi_{lr,\mathcal N}` of Eq. 2 on the posterior means, encoder only."""
     latent_data: Tensor
-    r""":math:`L^\phi_{lr,\mathcal H}` (Eq. 3) on the posterior means: encoder only."""
+    r""":math:`L^\phi_{lr,\mathcal H}` of Eq. 3 on the posterior means, encoder only."""
     latent_likelihood: Tensor
-    r""":math:`\lVert \hat z - h(z) \rVert^2 / 2\sigma^2` of Eq. 10: decoder, and the encoder
-    through the posterior variance only."""
+    r""":math:`\lVert \hat z - h(z) \rVert^2 / 2\sigma^2` of Eq. 10, which trains the decoder
+    and, through the posterior variance only, the encoder."""
     kl: Tensor
-    """KL of Eq. 10: encoder only."""
+    """The KL term of Eq. 10, encoder only."""
 
 
 class VPGALoss(nn.Module):
