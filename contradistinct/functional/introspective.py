@@ -115,9 +115,11 @@ def exp_elbo(
     Numerics: for :math:`n_i \ge 0` (every ELBO built from MSE/BCE and a KL) the exponent is
     :math:`\le 0`, so the result can underflow to zero but never overflow. Negative ``n``
     (e.g. from a learned-variance likelihood) could overflow; the mean and sum are therefore
-    taken in log space (``logsumexp``) and the final exponent is capped just below the log of
-    the largest finite value of the dtype, so the result stays finite (with zero gradient
-    where the cap is active).
+    taken in log space (``logsumexp``) and the exponent is capped just below the log of the
+    largest finite value of the dtype, so the result stays finite (with zero gradient where
+    the cap is active). Exponents far below the underflow threshold are floored there, which
+    changes neither the value (0) nor the gradient (0) but keeps both free of ``nan`` when
+    :math:`\alpha s n` itself overflows.
 
     Args:
         negative_elbo: per-sample negative ELBO :math:`n`, shape ``(B,)``.
@@ -145,11 +147,16 @@ def exp_elbo(
     alpha = check_positive(alpha, "alpha")
     check_choice(reduction, "reduction", REDUCTIONS)
     exponent = -alpha * scale * as_float32(negative_elbo)
+    finfo = torch.finfo(exponent.dtype)
+    log_max = math.log(finfo.max) - 1.0
+    # Below log(tiny) - 32 exp is exactly 0 with an exactly-0 gradient anyway; bounding the
+    # exponent there also turns a product that overflowed to -inf into a finite value, so
+    # log-sum-exp never differentiates through infinities.
+    exponent = exponent.clamp(min=math.log(finfo.tiny) - 32.0, max=log_max)
     if reduction == "mean":
         exponent = torch.logsumexp(exponent, dim=0) - math.log(exponent.shape[0])
     elif reduction == "sum":
         exponent = torch.logsumexp(exponent, dim=0)
-    log_max = math.log(torch.finfo(exponent.dtype).max) - 1.0
     return torch.exp(exponent.clamp(max=log_max)) / alpha
 
 

@@ -2,10 +2,12 @@
 
 Two families, named apart on purpose:
 
-* :func:`~contradistinct.toy.histogram_kl` and :func:`~contradistinct.toy.histogram_jsd` are the textbook divergences between the
-  bin *probabilities* (masses summing to one over the range).
-* :func:`~contradistinct.toy.soft_intro_histogram_kl` and :func:`~contradistinct.toy.soft_intro_histogram_jsd` reproduce the numbers
-  of Table 2: computed on *densities* (masses / bin area), summed and divided by the number
+* :func:`~contradistinct.toy.histogram_kl` and :func:`~contradistinct.toy.histogram_jsd` are
+  the textbook divergences between the bin *probabilities* (masses summing to one over the
+  range).
+* :func:`~contradistinct.toy.soft_intro_histogram_kl` and
+  :func:`~contradistinct.toy.soft_intro_histogram_jsd` reproduce the numbers of Table 2:
+  computed on *densities* (masses / bin area), summed and divided by the number
   of bins per axis, with a floor of 1e-14 inside the logarithm of the second argument, and a
   "JSD" that is :math:`\\tfrac12[\\mathrm{KL}(M \\Vert P) + \\mathrm{KL}(M \\Vert Q)]`
   (the divergences *from* the mixture, not the Jensen–Shannon divergence).

@@ -183,6 +183,17 @@ def test_exp_elbo_stays_finite(values: list[float], scale: float, reduction: str
     assert n.grad is not None and n.grad.isfinite().all()
 
 
+@pytest.mark.parametrize("value", [1.7014118e38, 3.4e38, -3.4e38, -1e6, 1e6])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_exp_elbo_extremes_have_finite_value_and_gradient(value: float, reduction: str) -> None:
+    # alpha * s * n overflows float32 for the first three values.
+    n = torch.tensor([value, 0.5], requires_grad=True)
+    out = exp_elbo(n, scale=1.0, reduction=reduction)
+    assert out.isfinite().all()
+    out.sum().backward()
+    assert n.grad is not None and n.grad.isfinite().all()
+
+
 @given(magnitude=st.floats(0.0, 1e15), scale=st.floats(1e-4, 1.0))
 def test_encoder_loss_finite_for_extreme_generated_elbos(magnitude: float, scale: float) -> None:
     c = random_case()
