@@ -118,14 +118,21 @@ def weight_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 @pytest.mark.parametrize(
-    "network",
-    [AutoGANDiscriminator(16), AutoGANDiscriminator(16, shared_head=True), AutoGANEncoder(8, 16)],
+    "build",
+    [
+        lambda: AutoGANDiscriminator(16),
+        lambda: AutoGANDiscriminator(16, shared_head=True),
+        lambda: AutoGANEncoder(8, 16),
+    ],
     ids=["discriminator", "shared-head", "encoder"],
 )
-def test_spectral_norm_is_active_on_every_critic_and_encoder_layer(network):
+def test_spectral_norm_is_active_on_every_critic_and_encoder_layer(build):
+    torch.manual_seed(0)
+    network = build()
     layers = weight_layers(network)
     assert len(layers) >= 11
-    for _ in range(5):  # a few power iterations, as training would do
+    # One power iteration per forward, as in training; enough of them to converge.
+    for _ in range(30):
         network(torch.randn(2, 3, 32, 32))
     for name, layer in layers:
         assert parametrize.is_parametrized(layer, "weight"), name
