@@ -17,7 +17,8 @@ from examples.digits_classifier import (
     load_digits_classifier,
 )
 
-RESOLUTION, EPOCHS = 16, 2
+# The digits are 8 x 8: the network is trained at their own resolution, the cheapest.
+RESOLUTION, EPOCHS = 8, 2
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,11 @@ def network(cache_dir: Path) -> DigitsClassifier:
 
 
 def test_frozen_features_of_the_right_shape(network: DigitsClassifier) -> None:
+    for resolution in (RESOLUTION, 16):
+        images, _ = digits_dataset(resolution)
+        assert images.shape == (1797, 1, resolution, resolution)
+        assert images.min() >= -1 and images.max() <= 1
     images, _ = digits_dataset(RESOLUTION)
-    assert images.shape == (1797, 1, RESOLUTION, RESOLUTION)
-    assert images.min() >= -1 and images.max() <= 1
     features = network(images[:5])
     assert features.shape == (5, 64)
     assert not network.training
@@ -61,13 +64,15 @@ def test_cached_and_loaded_without_training(
     assert loaded.test_accuracy == network.test_accuracy
 
 
-def test_training_is_deterministic(network: DigitsClassifier) -> None:
-    again, accuracy = digits_classifier.train_digits_classifier(RESOLUTION, epochs=EPOCHS)
+def test_training_is_deterministic() -> None:
+    # Two runs on the smallest budget (one epoch) must agree bit for bit.
+    first, first_accuracy = digits_classifier.train_digits_classifier(RESOLUTION, epochs=1)
+    again, accuracy = digits_classifier.train_digits_classifier(RESOLUTION, epochs=1)
     for (name, expected), (_, got) in zip(
-        network.state_dict().items(), again.state_dict().items(), strict=True
+        first.state_dict().items(), again.state_dict().items(), strict=True
     ):
         torch.testing.assert_close(got, expected, rtol=0, atol=0, msg=name)
-    assert accuracy == network.test_accuracy
+    assert accuracy == first_accuracy
 
 
 def test_serves_the_metrics(network: DigitsClassifier) -> None:
@@ -88,5 +93,5 @@ def test_serves_the_metrics(network: DigitsClassifier) -> None:
 
 
 def test_rejects_other_resolutions(network: DigitsClassifier) -> None:
-    with pytest.raises(ValueError, match=r"\(B, 1 or 3, 16, 16\), got \(2, 1, 8, 8\)"):
-        network(torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\(B, 1 or 3, 8, 8\), got \(2, 1, 16, 16\)"):
+        network(torch.zeros(2, 1, 16, 16))

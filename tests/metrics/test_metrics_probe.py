@@ -32,7 +32,7 @@ def separable(count: int, dim: int, classes: int, seed: int) -> tuple[torch.Tens
 def test_near_zero_error_on_separable_data(dim: int, classes: int, count: int, seed: int) -> None:
     latents, labels = separable(count, dim, classes, seed)
     result = linear_probe_accuracy(
-        latents, labels, latents, labels, seeds=2, epochs=10, batch_size=8
+        latents, labels, latents, labels, seeds=2, epochs=5, batch_size=16
     )
     assert result.error <= 0.05
     assert result.accuracy == pytest.approx(1 - result.error)
@@ -42,7 +42,7 @@ def test_near_zero_error_on_separable_data(dim: int, classes: int, count: int, s
 def test_generalises_on_well_separated_classes() -> None:
     latents, labels = separable(390, 4, 3, 0)
     train, test = (latents[:300], labels[:300]), (latents[300:], labels[300:])
-    result = linear_probe_accuracy(*train, *test, seeds=3, epochs=5, batch_size=32)
+    result = linear_probe_accuracy(*train, *test, seeds=3, epochs=5, batch_size=64)
     assert result.error <= 0.02
 
 
