@@ -1,6 +1,6 @@
 """contradistinct: losses and components for contradistinctive generative autoencoders."""
 
-from contradistinct import backbones, functional, metrics
+from contradistinct import backbones, functional, introspective, metrics, pga, toy
 from contradistinct.elbo import ELBO, IELBO, ELBOOutput, IELBOOutput
 from contradistinct.heads import DeepSupervisionHead, LocalPatchHead, PatchPair, ProjectionHead
 from contradistinct.instance import InstanceLoss
@@ -31,5 +31,8 @@ __all__ = [
     "__version__",
     "backbones",
     "functional",
+    "introspective",
     "metrics",
+    "pga",
+    "toy",
 ]
