@@ -1,0 +1,128 @@
+"""Smoke, resume and non-finite tests of the reference trainer (examples/dcvae)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from checkpoint import FILENAME
+from config import parse_config
+from logs import NonFiniteLoss
+from step import Trainer
+from train import main, run
+
+OUTPUTS = ("config.json", FILENAME, "samples.png", "reconstructions.png", "interpolations.png",
+           "losses.png", "metrics.jsonl")  # fmt: skip
+PROGAN = ["--backbone", "progan", "--resolution", "8", "--fade-images", "8",
+          "--stabilize-images", "8", "--gan", "wasserstein"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--mode", "vae"],
+        ["--mode", "vaegan"],
+        ["--mode", "vae-contrastive"],
+        ["--mode", "dcvae", "--n-critic", "2"],
+        ["--mode", "dcvae", "--fused"],
+        ["--mode", "dcvae", *PROGAN],
+        ["--mode", "vaegan", *PROGAN],
+    ],
+    ids=[
+        "vae",
+        "vaegan",
+        "vae-contrastive",
+        "dcvae",
+        "dcvae-fused",
+        "dcvae-progan",
+        "vaegan-progan",
+    ],
+)
+def test_every_mode_and_backbone_trains_and_writes_its_outputs(
+    tiny_args: list[str], extra: list[str]
+) -> None:
+    config = parse_config([*tiny_args, *extra, "--steps", "4", "--log-every", "2",
+                           "--eval-every", "2", "--checkpoint-every", "2"])  # fmt: skip
+    summary = run(config)
+    out = Path(config.out)
+    assert all((out / name).is_file() for name in OUTPUTS)
+    assert all(torch.isfinite(torch.tensor(v)) for v in summary.values())
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert json.loads((out / "config.json").read_text())["mode"] == config.mode
+    if config.contrastive:
+        assert "instance" in summary and 0 <= records[-1]["contrastive_accuracy"] <= 1
+    if config.backbone == "progan":
+        # 4 steps of 8 images: grown from 4x4 through the 8x8 fade-in to 8x8.
+        payload = torch.load(out / FILENAME, weights_only=False)
+        assert payload["images_seen"] == 32
+
+
+def _state(out: Path) -> dict[str, object]:
+    return torch.load(out / FILENAME, weights_only=False)
+
+
+def _assert_identical(a: object, b: object, where: str = "") -> None:
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            _assert_identical(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where  # type: ignore[arg-type]
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):  # type: ignore[call-overload]
+            _assert_identical(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("extra", [["--n-critic", "2"], PROGAN], ids=["autogan", "progan"])
+def test_resume_continues_bit_identically(
+    tiny_args: list[str], tmp_path: Path, extra: list[str]
+) -> None:
+    k = 3
+    common = [*tiny_args, *extra, "--log-every", "1", "--eval-every", "100"]
+    straight = parse_config([*common, "--steps", str(2 * k), "--out", str(tmp_path / "a")])
+    run(straight)
+    first = parse_config([*common, "--steps", str(k), "--out", str(tmp_path / "b")])
+    run(first)
+    resumed = parse_config([*common, "--steps", str(2 * k), "--out", str(tmp_path / "b"),
+                            "--resume"])  # fmt: skip
+    run(resumed)
+    a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
+    assert a["step"] == b["step"] == 2 * k
+    queues = [name for name in a["trainer"] if name.endswith(("queue.keys", "queue.ptr"))]
+    assert queues, "the checkpoint holds the queues and their pointers"
+    for part in ("trainer", "optimizers", "images_seen", "history"):
+        _assert_identical(a[part], b[part], part)
+    _assert_identical(a["ranks"][0]["data"], b["ranks"][0]["data"], "data order")
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(
+    tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = parse_config([*tiny_args, "--steps", "10", "--log-every", "2",
+                           "--checkpoint-every", "4", "--eval-every", "100"])  # fmt: skip
+    iteration = Trainer.iteration
+
+    def poisoned(self: Trainer, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        if step == 5:  # the sixth iteration
+            with torch.no_grad():
+                next(self.networks.decoder.parameters()).fill_(float("nan"))
+        return iteration(self, x, step)
+
+    monkeypatch.setattr(Trainer, "iteration", poisoned)
+    with pytest.raises(NonFiniteLoss, match=r"'d_loss' was not finite at step 6"):
+        run(config)
+    payload = _state(Path(config.out))
+    assert payload["step"] == 4
+    assert all(
+        torch.isfinite(t).all() for t in payload["trainer"].values() if t.is_floating_point()
+    )
+
+    with pytest.raises(SystemExit, match="not finite at step 6"):
+        main([*tiny_args, "--steps", "10", "--log-every", "2", "--checkpoint-every", "4",
+              "--eval-every", "100"])  # fmt: skip
