@@ -108,22 +108,27 @@ class Trainer(nn.Module):
         x = real_at(x, growth)
         logs: dict[str, Tensor] = {}
         if config.adversarial:
-            logs.update(self._discriminator_step(x, growth))
+            logs.update(self.discriminator_step(x, growth))
         if not config.adversarial or step % config.n_critic == 0:
-            if config.mode == "vae":
-                logs.update(self._vae_step(x, growth))
-            elif config.mode == "vaegan":
-                logs.update(self._vaegan_step(x, growth))
-            elif config.mode == "vae-contrastive":
-                logs.update(self._contrastive_step(x, growth))
-            elif config.fused:
-                logs.update(self._fused_dcvae_step(x, growth))
-            else:
-                logs.update(self._adversarial_step(x, growth))
-                logs.update(self._contrastive_step(x, growth))
-            if self.decoder_ema is not None:
-                self.decoder_ema.update()
+            logs.update(self.generator_iteration(x, growth))
         self.images_seen += x.shape[0] * (dist.get_world_size() if is_distributed() else 1)
+        return logs
+
+    def generator_iteration(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+        """The encoder/decoder updates of one iteration (and the decoder EMA update)."""
+        config = self.config
+        if config.mode == "vae":
+            logs = self._vae_step(x, growth)
+        elif config.mode == "vaegan":
+            logs = self._vaegan_step(x, growth)
+        elif config.mode == "vae-contrastive":
+            logs = self._contrastive_step(x, growth)
+        elif config.fused:
+            logs = self._fused_dcvae_step(x, growth)
+        else:
+            logs = {**self._adversarial_step(x, growth), **self._contrastive_step(x, growth)}
+        if self.decoder_ema is not None:
+            self.decoder_ema.update()
         return logs
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
@@ -140,7 +145,8 @@ class Trainer(nn.Module):
         mu, logvar = mu.float(), logvar.float()
         return self.networks.decode(reparameterize(mu, logvar), growth), mu, logvar
 
-    def _discriminator_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+    def discriminator_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+        """The set-level GAN update of the discriminator on real ``x`` and detached fakes."""
         nets, config = self.networks, self.config
         with self._autocast():
             with torch.no_grad():
