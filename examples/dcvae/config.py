@@ -45,8 +45,10 @@ class Config:
     #: WGAN-GP weight (0 disables) and the ProGAN drift term, for ``gan="wasserstein"``.
     gradient_penalty: float = 0.0
     drift: float = 0.0
-    #: ``None``: the mode's default (1e-6 summed for the contrastive modes, else 1 batch-mean).
+    #: ``None``: the mode's default (``ielbo_kl_weight`` for the contrastive modes, else 1).
     kl_weight: float | None = None
+    #: KL weight of the contrastive modes, on the KL summed over the batch (official: 1e-6).
+    ielbo_kl_weight: float = 1e-6
     queue_size: int = 8192
     temperature: float = 0.07
     embed_dim: int = 16
@@ -91,7 +93,7 @@ class Config:
     def effective_kl_weight(self) -> float:
         if self.kl_weight is not None:
             return self.kl_weight
-        return 1e-6 if self.contrastive else 1.0
+        return self.ielbo_kl_weight if self.contrastive else 1.0
 
     @property
     def kl_reduction(self) -> str:
@@ -103,25 +105,30 @@ class Config:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Reduced AutoGAN-32 widths, one generator step per discriminator step, a small queue: sized
-    # to give recognisable digits in a few minutes on two CPU cores.
+    # The ProGAN networks at a fixed 16×16 (the digits are 8×8) with 32 channels: sized to give
+    # recognisable digits in a few minutes on two CPU cores (see docs/tutorials/trainer.md).
     "digits": dict(
         data="digits",
+        backbone="progan",
+        resolution=16,
+        start_resolution=16,
         latent_dim=32,
         width=32,
-        decoder_width=64,
-        steps=1500,
-        batch_size=64,
-        prior_batch_size=64,
+        steps=2400,
+        batch_size=32,
+        prior_batch_size=32,
         n_critic=1,
-        lr=2e-4,
-        betas=(0.5, 0.9),
+        lr=1e-3,
+        betas=(0.0, 0.99),
+        ielbo_kl_weight=1e-4,
+        fused=True,
         queue_size=1024,
         momentum=0.99,
         ema=0.99,
-        checkpoint_every=500,
-        eval_every=500,
+        checkpoint_every=400,
+        eval_every=400,
         eval_samples=500,
+        threads=1,
         out="runs/digits",
     ),
     # The authors' CIFAR-10 settings (design.md §3).

@@ -51,6 +51,7 @@ class Networks(nn.Module):
                 config.latent_dim, config.decoder_width, out_channels=channels
             )
             self.discriminator = AutoGANDiscriminator(config.width, in_channels=channels)
+        self.channels = channels
         self.latent_dim = config.latent_dim
         self.resolution = config.resolution
 

@@ -13,9 +13,9 @@ if str(TRAINER) not in sys.path:
 
 #: Networks, batches and queues small enough for a step to take milliseconds.
 TINY = [
-    "--latent-dim", "8", "--width", "8", "--decoder-width", "8", "--batch-size", "8",
-    "--prior-batch-size", "8", "--queue-size", "32", "--eval-samples", "32", "--threads", "1",
-    "--quiet",
+    "--backbone", "autogan", "--resolution", "32", "--latent-dim", "8", "--width", "8",
+    "--decoder-width", "8", "--batch-size", "8", "--prior-batch-size", "8",
+    "--queue-size", "32", "--eval-samples", "32", "--threads", "1", "--quiet",
 ]  # fmt: skip
 
 
