@@ -103,3 +103,11 @@ def reduce(per_sample: Tensor, reduction: str) -> Tensor:
 def as_float32(tensor: Tensor) -> Tensor:
     """Upcast half-precision inputs so the loss math runs in float32; keep float64 as it is."""
     return tensor if tensor.dtype == torch.float64 else tensor.float()
+
+
+def check_same_batch(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(
+            f"{a_name} and {b_name} must hold the same number of samples, got shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )

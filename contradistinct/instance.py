@@ -30,7 +30,7 @@ class InstanceLoss(nn.Module):
     :meth:`forward` computes the loss against the queue's filled slots *before* enqueueing the
     normalised, detached keys of this batch, so a sample is never its own negative.
 
-    The last top-1 contrastive accuracy is kept in :attr:`accuracy`, a device tensor (reading it
+    The last top-1 contrastive accuracy is kept in ``accuracy``, a device tensor (reading it
     does not synchronise until you print it).
 
     Under ``torch.distributed`` the keys of every rank are gathered and enqueued on every rank,
@@ -97,7 +97,7 @@ class InstanceLoss(nn.Module):
 
     @property
     def temperature(self) -> float | Tensor:
-        """The current temperature: a float, or a scalar tensor when it is learnable."""
+        """Current temperature, a float, or a scalar tensor when it is learnable."""
         if self.learnable_temperature:
             low, high = math.log(self.min_temperature), math.log(self.max_temperature)
             return self.log_temperature.clamp(low, high).exp()

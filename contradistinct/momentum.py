@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from contradistinct._checks import check_non_negative
+
+if TYPE_CHECKING:
+    from contradistinct.taps import FeatureTaps
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -103,6 +107,23 @@ class MomentumEncoder(nn.Module):
         """Run the momentum copy without building a graph."""
         with torch.no_grad():
             return self.module(*args, **kwargs)
+
+    def taps(self, layers: Sequence[str]) -> FeatureTaps:
+        """:class:`~contradistinct.FeatureTaps` on the momentum copy, named as in the online module.
+
+        Example:
+            >>> import torch
+            >>> from contradistinct import MomentumEncoder
+            >>> ema = MomentumEncoder(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()))
+            >>> with ema.taps(["0"]) as taps:
+            ...     _ = ema(torch.randn(2, 4))
+            >>> taps.features()["0"].shape
+            torch.Size([2, 3])
+        """
+        # Imported here: contradistinct.taps depends on this module's ``unwrap``.
+        from contradistinct.taps import FeatureTaps
+
+        return FeatureTaps(self.module, layers)
 
     def extra_repr(self) -> str:
         return f"momentum={self.momentum}"

@@ -110,10 +110,15 @@ def info_nce_logits(
         k = F.normalize(positive.float(), dim=1)
         columns = [(q * k).sum(dim=1, keepdim=True)]
         if negatives is not None:
-            neg_logits = q @ F.normalize(negatives.float(), dim=1).T
-            if negative_mask is not None:
-                neg_logits = neg_logits.masked_fill(~negative_mask, float("-inf"))
-            columns.append(neg_logits)
+            keys = F.normalize(negatives.float(), dim=1).T
+            if negative_mask is None:
+                columns.append(q @ keys)
+            else:
+                # A 0 / -inf bias added inside the matmul masks the negatives without another
+                # pass over the (B, K) logits forward, nor one backward (masked_fill costs both).
+                bias = torch.zeros(negative_mask.shape, dtype=q.dtype, device=q.device)
+                bias = bias.masked_fill(~negative_mask, float("-inf"))
+                columns.append(torch.addmm(bias, q, keys))
         if in_batch_negatives:
             batch_logits = q @ k.T
             own = torch.eye(batch, dtype=torch.bool, device=q.device)
@@ -194,5 +199,6 @@ def contrastive_accuracy(logits: Tensor) -> Tensor:
         tensor(0.5000)
     """
     logits = check_rank(logits, "logits", 2, "(B, 1 + K)")
-    positive = logits[:, :1]
-    return (positive >= logits[:, 1:]).all(dim=1).float().mean()
+    # The positive is at least every negative exactly when it equals the row maximum; amax reads
+    # the logits once, without the (B, K) boolean tensor of a pairwise comparison.
+    return (logits[:, 0] >= logits.amax(dim=1)).float().mean()

@@ -185,3 +185,36 @@ def test_bad_input(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         info_nce(**args)
+
+
+@given(sizes, temperatures)
+def test_masked_negatives_get_no_gradient_and_match_dropping_them(size, tau):
+    batch, negs, dim, seed = size
+    q, k, n = _draw(batch, negs, dim, seed)
+    mask = torch.rand(batch, negs, generator=torch.Generator().manual_seed(seed)) < 0.5
+    q.requires_grad_(True)
+    logits = info_nce_logits(q, k, n, temperature=tau, negative_mask=mask)
+    assert torch.isneginf(logits[:, 1:][~mask]).all()
+    masked = info_nce(q, k, n, temperature=tau, negative_mask=mask, reduction="none")
+    (grad,) = torch.autograd.grad(masked.sum(), q)
+    for row in range(batch):
+        query = q[row : row + 1].detach().requires_grad_(True)
+        kept = n[mask[row]] if mask[row].any() else None
+        if kept is None:  # every negative masked: only the positive remains, loss 0
+            assert masked[row].item() == pytest.approx(0.0, abs=1e-12)
+            continue
+        expected = info_nce(query, k[row : row + 1], kept, temperature=tau)
+        # float32 logits (whatever the input dtype), hence float32 tolerances
+        close = {"rtol": 1e-5, "atol": 1e-6}
+        torch.testing.assert_close(masked[row], expected, **close)
+        torch.testing.assert_close(grad[row], torch.autograd.grad(expected, query)[0][0], **close)
+
+
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(0, 2**31 - 1))
+def test_contrastive_accuracy_counts_rows_whose_positive_ties_or_beats_every_negative(
+    batch, columns, seed
+):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randint(-2, 3, (batch, columns), generator=g).float()  # small ints: ties
+    pairwise = (logits[:, :1] >= logits[:, 1:]).all(dim=1).float().mean()
+    torch.testing.assert_close(contrastive_accuracy(logits), pairwise)

@@ -1,0 +1,11 @@
+"""Introspective VAEs: the encoder scores real against generated data through its ELBO.
+
+:class:`SoftIntroVAELoss` (soft exponential threshold), :class:`IntroVAELoss` (hard hinge) and
+:func:`soft_intro_step`, the reference encoder-then-decoder update of Soft-IntroVAE.
+"""
+
+from contradistinct.introspective.intro_vae import IntroVAELoss
+from contradistinct.introspective.soft_intro_vae import SoftIntroVAELoss
+from contradistinct.introspective.step import SoftIntroStep, soft_intro_step
+
+__all__ = ["IntroVAELoss", "SoftIntroStep", "SoftIntroVAELoss", "soft_intro_step"]

@@ -1,0 +1,363 @@
+r"""Multi-scale instance loss of DC-VAE §4.2: one InfoNCE term per tapped layer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from contradistinct._checks import check_non_negative, check_positive_int
+from contradistinct.heads import LocalPatchHead
+from contradistinct.instance import InstanceLoss
+from contradistinct.queue import NegativeQueue
+
+
+class MultiScaleOutput(NamedTuple):
+    """What :class:`MultiScaleContrastive` returns; every value is a device tensor."""
+
+    loss: Tensor
+    r"""The weighted total :math:`\sum_l w_l \mathcal L_l`, a float32 scalar."""
+    losses: dict[str, Tensor]
+    """Per-scale InfoNCE loss, unweighted; exactly 0 for a scale before its start step."""
+    accuracies: dict[str, Tensor]
+    """Per-scale top-1 contrastive accuracy; 0 for a scale before its start step."""
+    weights: dict[str, Tensor]
+    """The weight each scale received at this step; 0 before its start step."""
+
+
+class MultiScaleContrastive(nn.Module):
+    r"""Contrast reconstructions and inputs at several layers of the discriminator (DC-VAE §4.2).
+
+    Each scale :math:`l` has a head :math:`f_l` (:class:`~contradistinct.ProjectionHead`,
+    :class:`~contradistinct.DeepSupervisionHead`, :class:`~contradistinct.LocalPatchHead` or any
+    module mapping a tapped feature to ``(B, D)``) and its own
+    :class:`~contradistinct.InstanceLoss` with its own queue of negatives. The loss is
+
+    .. math::
+
+        \mathcal L = \sum_{l \in A(t)} w_l\,
+        \mathcal L_{\text{instance}}\bigl(f_l(F^q_l), f_l(F^k_l)\bigr),
+        \qquad w_l = \frac{1}{|A(t)|}\ \text{by default},
+
+    with :math:`\mathcal L_{\text{instance}}` the InfoNCE loss of Eq. 6, :math:`F^q_l` the
+    layer-:math:`l` features of the reconstruction through the discriminator and :math:`F^k_l`
+    those of the real input through its momentum copy. :math:`A(t)` is the set of scales active
+    at step :math:`t`: the paper trains with deep supervision first and adds local patches "after
+    certain iterations", so a scale with a start step :math:`t_l` joins when :math:`t \ge t_l`.
+    Before that it contributes exactly zero and does not enqueue. The default weights
+    :math:`1/|A(t)|` (the official code's ``1 / len(layers)``) always sum to one; explicit
+    ``weights`` are used as given for every active scale and are not renormalised.
+
+    Keys pass through the same heads as the queries, without gradient (:class:`InstanceLoss`
+    detaches them anyway); a :class:`LocalPatchHead` receives the query and key maps together,
+    so both are read at the same locations. Put ``parameters()`` (the heads, and learnable
+    temperatures) in the optimiser that minimises this loss; in the authors' code that is the
+    discriminator's trunk together with the encoder and decoder.
+
+    ``step`` may be a Python ``int`` (inactive scales are skipped: their heads do not run) or a
+    0-dim tensor (every head runs and inactive scales are masked on the device, so there is no
+    host synchronisation and the queue of an inactive scale is restored, not written). When some
+    scale has a start step, ``step`` is required.
+
+    :attr:`accuracy` holds the mean top-1 accuracy over the active scales of the last call, so
+    :class:`~contradistinct.IELBO` accepts this module in place of a single
+    :class:`~contradistinct.InstanceLoss` (``IELBO(...)(q_dict, k_dict, mu, logvar, step=t)``).
+
+    Args:
+        heads: layer name → head, in the order the scales are reported.
+        queue_size: negatives per scale (8192 in the paper).
+        temperature: :math:`\tau` of every scale (0.07 in the paper).
+        weights: layer name → :math:`w_l` for every scale; ``None`` for :math:`1/|A(t)|`.
+        start_steps: layer name → :math:`t_l` for the scales that start late (others start at 0).
+        dim: embedding size of every head; ``None`` reads each head's ``dim`` (or
+            ``out_features``) attribute.
+        learnable_temperature: passed to each :class:`InstanceLoss`.
+        in_batch_negatives: passed to each :class:`InstanceLoss`.
+        queue_init: passed to each :class:`InstanceLoss`.
+
+    Shapes:
+        ``query_features`` and ``key_features`` map each layer name to the features its head
+        takes (for example ``(B, C, H, W)``); other entries are ignored.
+
+    Example:
+        >>> import torch
+        >>> from contradistinct import DeepSupervisionHead, MultiScaleContrastive, ProjectionHead
+        >>> contrast = MultiScaleContrastive(
+        ...     {
+        ...         "block1": DeepSupervisionHead(in_channels=8, dim=16, spatial_size=4),
+        ...         "head": ProjectionHead(in_features=8, dim=16),
+        ...     },
+        ...     queue_size=64,
+        ...     start_steps={"block1": 100},
+        ... )
+        >>> q = {"block1": torch.randn(2, 8, 4, 4), "head": torch.randn(2, 8)}
+        >>> k = {"block1": torch.randn(2, 8, 4, 4), "head": torch.randn(2, 8)}
+        >>> out = contrast(q, k, step=0)
+        >>> out.losses["block1"], out.weights["head"]
+        (tensor(0.), tensor(1.))
+        >>> out = contrast(q, k, step=100)
+        >>> out.weights["block1"] + out.weights["head"]
+        tensor(1.)
+    """
+
+    #: Mean top-1 contrastive accuracy over the scales active in the last call (a device
+    #: tensor, read by :class:`~contradistinct.IELBO`).
+    accuracy: Tensor
+
+    def __init__(
+        self,
+        heads: Mapping[str, nn.Module],
+        queue_size: int = 8192,
+        temperature: float = 0.07,
+        weights: Mapping[str, float] | None = None,
+        start_steps: Mapping[str, int] | None = None,
+        *,
+        dim: int | None = None,
+        learnable_temperature: bool = False,
+        in_batch_negatives: bool = False,
+        queue_init: str = "empty",
+    ) -> None:
+        super().__init__()
+        if not isinstance(heads, Mapping) or len(heads) == 0:
+            raise ValueError(
+                f"heads must be a non-empty dict of layer name -> module, got {heads!r}"
+            )
+        for name, head in heads.items():
+            if not isinstance(name, str):
+                raise TypeError(f"heads must be keyed by layer name (str), got {name!r}")
+            if not isinstance(head, nn.Module):
+                raise TypeError(f"heads[{name!r}] must be an nn.Module, got {type(head).__name__}")
+        #: The layer names of the scales, in the order of ``heads``.
+        self.names: tuple[str, ...] = tuple(heads)
+        self.weights = None if weights is None else _per_scale_weights(weights, self.names)
+        self.start_steps = _per_scale_start_steps(start_steps, self.names)
+        # A ModuleList rather than a ModuleDict: layer names contain dots ("blocks.2").
+        self._heads = nn.ModuleList(heads.values())
+        self._instance_losses = nn.ModuleList(
+            InstanceLoss(
+                _head_dim(name, head, dim),
+                queue_size,
+                temperature,
+                learnable_temperature,
+                in_batch_negatives,
+                queue_init=queue_init,
+            )
+            for name, head in heads.items()
+        )
+        self.register_buffer("accuracy", torch.zeros(()), persistent=False)
+
+    @property
+    def heads(self) -> dict[str, nn.Module]:
+        """Layer name → head."""
+        return dict(zip(self.names, self._heads, strict=True))
+
+    @property
+    def instance_losses(self) -> dict[str, InstanceLoss]:
+        """Layer name → the :class:`InstanceLoss` (queue, temperature) of that scale."""
+        return dict(zip(self.names, self._instance_losses, strict=True))  # type: ignore[arg-type]
+
+    def forward(
+        self,
+        query_features: Mapping[str, Tensor],
+        key_features: Mapping[str, Tensor],
+        step: int | Tensor | None = None,
+        *,
+        enqueue: bool = True,
+    ) -> MultiScaleOutput:
+        """Per-scale InfoNCE losses and their weighted total, then enqueue the active keys.
+
+        Args:
+            query_features: layer name → features of the reconstructions (with gradients), e.g.
+                ``FeatureTaps(discriminator, layers).features()``.
+            key_features: layer name → features of the real inputs, e.g. from
+                ``MomentumEncoder.taps(layers)``.
+            step: training step :math:`t`: an ``int``, or a 0-dim tensor on the features'
+                device; required when a scale has a start step.
+            enqueue: write the keys of the active scales into their queues.
+
+        Returns:
+            A :class:`MultiScaleOutput`.
+        """
+        _check_features(query_features, "query_features", self.names)
+        _check_features(key_features, "key_features", self.names)
+        step = self._check_step(step)
+        num_active: int | Tensor
+        if isinstance(step, Tensor):
+            out, num_active = self._masked(query_features, key_features, step, enqueue)
+        else:
+            out, num_active = self._skipping(query_features, key_features, step, enqueue)
+        with torch.no_grad():
+            # Inactive scales report an accuracy of 0, so the sum runs over the active ones.
+            self.accuracy.copy_(torch.stack(list(out.accuracies.values())).sum() / num_active)
+        return out
+
+    def _skipping(
+        self,
+        query_features: Mapping[str, Tensor],
+        key_features: Mapping[str, Tensor],
+        step: int | None,
+        enqueue: bool,
+    ) -> tuple[MultiScaleOutput, int]:
+        """Python ``step``: inactive scales are skipped altogether."""
+        device = query_features[self.names[0]].device
+        zero = torch.zeros((), device=device)
+        active = [step is None or step >= self.start_steps[name] for name in self.names]
+        num_active = sum(active)
+        total = zero
+        losses, accuracies, weights = {}, {}, {}
+        for (name, head, criterion), is_active in zip(self._scales(), active, strict=True):
+            if not is_active:
+                losses[name], accuracies[name], weights[name] = zero, zero, zero
+                continue
+            query, key = _embed(name, head, query_features[name], key_features[name])
+            loss = criterion(query, key, enqueue=enqueue)
+            weight = 1.0 / num_active if self.weights is None else self.weights[name]
+            total = total + weight * loss
+            losses[name] = loss
+            accuracies[name] = criterion.accuracy.clone()
+            weights[name] = torch.full((), weight, device=device)
+        return MultiScaleOutput(total, losses, accuracies, weights), max(num_active, 1)
+
+    def _masked(
+        self,
+        query_features: Mapping[str, Tensor],
+        key_features: Mapping[str, Tensor],
+        step: Tensor,
+        enqueue: bool,
+    ) -> tuple[MultiScaleOutput, Tensor]:
+        """Tensor ``step``: every scale runs, inactive ones are masked on the device."""
+        device = query_features[self.names[0]].device
+        zero = torch.zeros((), device=device)
+        step = step.to(device, non_blocking=True)
+        active = {name: step >= self.start_steps[name] for name in self.names}
+        num_active = torch.stack(list(active.values())).sum().clamp(min=1)
+        losses, accuracies, weights = {}, {}, {}
+        for name, head, criterion in self._scales():
+            is_active = active[name]
+            query, key = _embed(name, head, query_features[name], key_features[name])
+            loss = criterion(query, key, enqueue=False)
+            if enqueue:
+                _enqueue_where(criterion.queue, key, is_active)
+            flag = is_active.float()
+            weights[name] = flag / num_active if self.weights is None else flag * self.weights[name]
+            losses[name] = torch.where(is_active, loss, zero)
+            accuracies[name] = torch.where(is_active, criterion.accuracy, zero)
+        total = torch.stack([weights[name] * losses[name] for name in self.names]).sum()
+        return MultiScaleOutput(total, losses, accuracies, weights), num_active
+
+    def _scales(self) -> list[tuple[str, nn.Module, InstanceLoss]]:
+        return list(zip(self.names, self._heads, self._instance_losses, strict=True))  # type: ignore[arg-type]
+
+    def _check_step(self, step: object) -> int | Tensor | None:
+        if step is None:
+            late = {name: start for name, start in self.start_steps.items() if start > 0}
+            if late:
+                raise ValueError(
+                    f"step is required when scales start late (start_steps={late}); pass the "
+                    "training step as step="
+                )
+            return None
+        if isinstance(step, Tensor):
+            if step.ndim != 0 or step.is_complex() or step.dtype == torch.bool:
+                raise ValueError(
+                    f"step must be an int or a 0-dim real tensor, got a tensor of shape "
+                    f"{tuple(step.shape)} and dtype {step.dtype}"
+                )
+            return step
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise TypeError(f"step must be an int or a 0-dim tensor, got {type(step).__name__}")
+        return step
+
+    def extra_repr(self) -> str:
+        parts = [f"scales={list(self.names)}"]
+        if self.weights is not None:
+            parts.append(f"weights={self.weights}")
+        late = {name: start for name, start in self.start_steps.items() if start > 0}
+        if late:
+            parts.append(f"start_steps={late}")
+        return ", ".join(parts)
+
+
+def _embed(name: str, head: nn.Module, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor]:
+    """Project both sides through the scale's head; the key side carries no gradient."""
+    try:
+        if isinstance(head, LocalPatchHead):
+            pair = head(query, key.detach())
+            return pair.query, pair.key
+        embedded_query = head(query)
+        with torch.no_grad():
+            embedded_key = head(key)
+    except (TypeError, ValueError) as error:
+        raise type(error)(
+            f"the features of layer {name!r} do not fit its {type(head).__name__}: {error}"
+        ) from error
+    return embedded_query, embedded_key
+
+
+@torch.no_grad()
+def _enqueue_where(queue: NegativeQueue, key: Tensor, active: Tensor) -> None:
+    """Enqueue ``key`` if ``active`` holds, decided on the device: write, then restore if not."""
+    saved = [queue.keys.clone(), queue.ptr.clone(), queue.count.clone()]
+    queue.enqueue(F.normalize(key.detach().float(), dim=1))
+    for buffer, before in zip((queue.keys, queue.ptr, queue.count), saved, strict=True):
+        buffer.copy_(torch.where(active, buffer, before))
+
+
+def _check_features(features: object, name: str, layers: tuple[str, ...]) -> None:
+    if not isinstance(features, Mapping):
+        raise TypeError(
+            f"{name} must be a dict of layer name -> tensor (FeatureTaps.features()), got "
+            f"{type(features).__name__}"
+        )
+    missing = [layer for layer in layers if layer not in features]
+    if missing:
+        raise ValueError(
+            f"{name} lacks the layers {missing} that have heads; it holds {list(features)}"
+        )
+
+
+def _head_dim(name: str, head: nn.Module, dim: int | None) -> int:
+    if dim is not None:
+        return check_positive_int(dim, "dim")
+    for attribute in ("dim", "out_features"):
+        value = getattr(head, attribute, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    raise ValueError(
+        f"cannot tell the embedding size of heads[{name!r}] ({type(head).__name__} has no `dim` "
+        "or `out_features`); pass dim="
+    )
+
+
+def _per_scale_weights(weights: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float]:
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a dict of layer name -> weight, got {weights!r}")
+    if set(weights) != set(names):
+        raise ValueError(
+            f"weights must give a weight for every scale {list(names)} and nothing else, got "
+            f"{list(weights)}"
+        )
+    return {name: check_non_negative(weights[name], f"weights[{name!r}]") for name in names}
+
+
+def _per_scale_start_steps(
+    start_steps: Mapping[str, int] | None, names: tuple[str, ...]
+) -> dict[str, int]:
+    steps = {name: 0 for name in names}
+    if start_steps is None:
+        return steps
+    if not isinstance(start_steps, Mapping):
+        raise TypeError(f"start_steps must be a dict of layer name -> step, got {start_steps!r}")
+    unknown = [name for name in start_steps if name not in steps]
+    if unknown:
+        raise ValueError(
+            f"start_steps names unknown scales {unknown}; the scales are {list(names)}"
+        )
+    for name, start in start_steps.items():
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"start_steps[{name!r}] must be a non-negative int, got {start!r}")
+        steps[name] = start
+    return steps

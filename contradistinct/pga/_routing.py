@@ -1,0 +1,31 @@
+"""Gradient routing shared by the PGA losses: a network used as a fixed map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+from torch.func import functional_call
+
+
+def frozen_call(module: nn.Module, *args: Tensor) -> Any:
+    """Call ``module`` with detached parameters: gradients reach the inputs, not the weights.
+
+    This is how a term that must update one network only can still differentiate through the
+    other (PGA's decoder likelihood goes through the encoder).
+    """
+    detached = {name: p.detach() for name, p in module.named_parameters()}
+    return functional_call(module, detached, args)
+
+
+def check_latent(z: object, name: str) -> Tensor:
+    if not isinstance(z, Tensor) or z.ndim != 2:
+        shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+        raise TypeError(f"{name} must return a (B, H) tensor, got {shape}")
+    return z
+
+
+def check_posterior(out: object, name: str) -> tuple[Tensor, Tensor]:
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"{name} must return a (mu, logvar) pair, got {type(out).__name__}")
+    return check_latent(out[0], f"{name}'s mu"), check_latent(out[1], f"{name}'s logvar")

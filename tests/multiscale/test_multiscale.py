@@ -1,0 +1,298 @@
+"""MultiScaleContrastive: per-scale InfoNCE (DC-VAE Eq. 6), weights, start steps, IELBO."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from contradistinct import (
+    IELBO,
+    DeepSupervisionHead,
+    FeatureTaps,
+    InstanceLoss,
+    LocalPatchHead,
+    MomentumEncoder,
+    MultiScaleContrastive,
+    MultiScaleOutput,
+    ProjectionHead,
+)
+
+B, C, S, D = 4, 6, 4, 8
+
+
+def make_heads() -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    return {
+        "block1": DeepSupervisionHead(C, D, spatial_size=S),
+        "block2.0": LocalPatchHead(C, D, locations=2),
+        "head": ProjectionHead(C, D),
+    }
+
+
+def features(seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "block1": torch.randn(B, C, S, S, generator=g),
+        "block2.0": torch.randn(B, C, S, S, generator=g),
+        "head": torch.randn(B, C, generator=g),
+    }
+
+
+def queue_state(contrast: MultiScaleContrastive, name: str) -> list[torch.Tensor]:
+    queue = contrast.instance_losses[name].queue
+    return [queue.keys.clone(), queue.ptr.clone(), queue.count.clone()]
+
+
+def test_matches_one_instance_loss_per_scale_by_hand() -> None:
+    heads = {"block1": DeepSupervisionHead(C, D, spatial_size=S), "head": ProjectionHead(C, D)}
+    contrast = MultiScaleContrastive(copy.deepcopy(heads), queue_size=16, temperature=0.1)
+    references = {name: InstanceLoss(D, 16, 0.1) for name in heads}
+    for seed in range(6):  # enough batches to fill and wrap the queues
+        q, k = features(seed), features(100 + seed)
+        out = contrast(q, k)
+        expected = {
+            name: references[name](heads[name](q[name]), heads[name](k[name])) for name in heads
+        }
+        for name in heads:
+            torch.testing.assert_close(out.losses[name], expected[name])
+            torch.testing.assert_close(out.accuracies[name], references[name].accuracy)
+        torch.testing.assert_close(out.loss, (expected["block1"] + expected["head"]) / 2)
+        torch.testing.assert_close(
+            contrast.accuracy, (references["block1"].accuracy + references["head"].accuracy) / 2
+        )
+
+
+@given(
+    starts=st.lists(st.integers(0, 4), min_size=3, max_size=3),
+    step=st.integers(0, 5),
+    as_tensor=st.booleans(),
+    explicit=st.one_of(st.none(), st.lists(st.floats(0.0, 3.0), min_size=3, max_size=3)),
+)
+def test_start_steps_and_weights(
+    starts: list[int], step: int, as_tensor: bool, explicit: list[float] | None
+) -> None:
+    names = list(make_heads())
+    weights = None if explicit is None else dict(zip(names, explicit, strict=True))
+    contrast = MultiScaleContrastive(
+        make_heads(),
+        queue_size=32,
+        weights=weights,
+        start_steps=dict(zip(names, starts, strict=True)),
+    )
+    contrast(features(0), features(1), step=max(starts))  # every queue holds keys
+    before = {name: queue_state(contrast, name) for name in names}
+    out = contrast(features(2), features(3), step=torch.tensor(step) if as_tensor else step)
+    active = {name: step >= start for name, start in zip(names, starts, strict=True)}
+    num_active = sum(active.values())
+    for name in names:
+        after = queue_state(contrast, name)
+        if active[name]:
+            assert bool(out.losses[name] > 0)
+            rows = 2 * B if name == "block2.0" else B
+            assert int(after[1]) == (int(before[name][1]) + rows) % 32
+            expected = 1 / num_active if weights is None else weights[name]
+            torch.testing.assert_close(out.weights[name], torch.tensor(expected))
+        else:
+            assert out.losses[name].item() == 0.0
+            assert out.accuracies[name].item() == 0.0
+            assert out.weights[name].item() == 0.0
+            for now, then in zip(after, before[name], strict=True):
+                assert torch.equal(now, then)
+    total = sum(out.weights[name] * out.losses[name] for name in names)
+    torch.testing.assert_close(out.loss, torch.as_tensor(total, dtype=torch.float32))
+    if weights is None and num_active:
+        torch.testing.assert_close(sum(out.weights.values()), torch.tensor(1.0))
+    mean_accuracy = sum(out.accuracies.values()) / max(num_active, 1)
+    torch.testing.assert_close(contrast.accuracy, torch.as_tensor(mean_accuracy))
+
+
+def test_no_active_scale_gives_exact_zero() -> None:
+    contrast = MultiScaleContrastive(
+        make_heads(), queue_size=8, start_steps=dict.fromkeys(make_heads(), 3)
+    )
+    for step in (2, torch.tensor(2)):
+        out = contrast(features(0), features(1), step=step)
+        assert out.loss.item() == 0.0 and contrast.accuracy.item() == 0.0
+        assert all(int(loss.queue.count) == 0 for loss in contrast.instance_losses.values())
+
+
+def test_tensor_step_matches_int_step() -> None:
+    by_int = MultiScaleContrastive(make_heads(), queue_size=16, start_steps={"head": 2})
+    by_tensor = copy.deepcopy(by_int)
+    for step in range(4):
+        q, k = features(step), features(50 + step)
+        for name in ("block2.0",):  # the patch head samples: give both the same draws
+            by_int.heads[name].generator = torch.Generator().manual_seed(step)
+            by_tensor.heads[name].generator = torch.Generator().manual_seed(step)
+        a = by_int(q, k, step=step)
+        b = by_tensor(q, k, step=torch.tensor(step))
+        torch.testing.assert_close(a.loss, b.loss)
+        for name in a.losses:
+            torch.testing.assert_close(a.losses[name], b.losses[name])
+            torch.testing.assert_close(a.weights[name], b.weights[name])
+        torch.testing.assert_close(by_int.state_dict(), by_tensor.state_dict())
+
+
+class Trunk(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(1, C, 3, padding=1), nn.ReLU())
+        self.block2 = nn.Sequential(nn.Conv2d(C, C, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(C, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.block2(self.block1(x))
+        self.pooled = h.sum((2, 3))
+        return self.head(self.pooled)
+
+
+@pytest.mark.parametrize("step", [10, torch.tensor(10)])
+def test_gradients_reach_heads_and_query_network_not_keys(step: int | torch.Tensor) -> None:
+    trunk = Trunk()
+    momentum = MomentumEncoder(trunk)
+    layers = ["block1", "block2.0", "block2"]
+    contrast = MultiScaleContrastive(
+        {
+            "block1": DeepSupervisionHead(C, D, spatial_size=S),
+            "block2.0": LocalPatchHead(C, D),
+            "block2": ProjectionHead(C, D),
+        },
+        queue_size=16,
+        start_steps={"block2.0": 5},
+        queue_init="random",  # an empty queue has no negatives, hence zero loss and gradient
+    )
+    images = torch.randn(B, 1, S, S, requires_grad=True)  # stands in for the decoder output
+    real = torch.randn(B, 1, S, S, requires_grad=True)
+    with FeatureTaps(trunk, layers) as taps:
+        trunk(images)
+    with momentum.taps(layers) as key_taps:
+        momentum(real)
+    out = contrast(taps.features(), key_taps.features(), step=step)
+    out.loss.backward()
+    assert images.grad is not None and bool(images.grad.abs().sum() > 0)
+    for parameter in [*trunk.block1.parameters(), *trunk.block2.parameters()]:
+        assert parameter.grad is not None and bool(parameter.grad.abs().sum() > 0)
+    for head in contrast.heads.values():
+        for parameter in head.parameters():
+            assert parameter.grad is not None and bool(parameter.grad.abs().sum() > 0)
+    assert real.grad is None
+    assert all(p.grad is None for p in momentum.parameters())
+
+
+def test_key_features_with_gradients_stay_out_of_the_graph() -> None:
+    contrast = MultiScaleContrastive(make_heads(), queue_size=16)
+    q = {name: f.requires_grad_() for name, f in features(0).items()}
+    k = {name: f.requires_grad_() for name, f in features(1).items()}
+    contrast(q, k).loss.backward()
+    assert all(f.grad is not None for f in q.values())
+    assert all(f.grad is None for f in k.values())
+
+
+def test_bf16_autocast_gives_float32_loss() -> None:
+    contrast = MultiScaleContrastive(make_heads(), queue_size=16)
+    q = {name: f.requires_grad_() for name, f in features(0).items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for seed in range(3):
+            out = contrast(q, features(seed + 1))
+    assert out.loss.dtype == torch.float32 and bool(torch.isfinite(out.loss))
+    out.loss.backward()
+    assert all(bool(torch.isfinite(f.grad).all()) for f in q.values())
+
+
+def test_ielbo_accepts_the_multiscale_module() -> None:
+    contrast = MultiScaleContrastive(make_heads(), queue_size=16, start_steps={"head": 1})
+    ielbo = IELBO(contrast, kl_weight=0.5, kl_reduction="mean")
+    mu, logvar = torch.ones(B, 3), torch.zeros(B, 3)
+    for step in range(3):
+        out = ielbo(features(step), features(10 + step), mu, logvar, step=step)
+        assert isinstance(out.instance, torch.Tensor) and out.instance.ndim == 0
+        torch.testing.assert_close(out.loss, out.instance + 0.5 * 1.5)
+        assert out.accuracy is contrast.accuracy
+    with pytest.raises(ValueError, match="step is required"):
+        ielbo(features(0), features(1), mu, logvar)
+
+
+def test_state_dict_restores_the_queues() -> None:
+    contrast = MultiScaleContrastive(make_heads(), queue_size=16)
+    for seed in range(3):
+        contrast(features(seed), features(seed + 10))
+    restored = MultiScaleContrastive(make_heads(), queue_size=16)
+    restored.load_state_dict(contrast.state_dict())
+    for name in contrast.names:
+        for a, b in zip(queue_state(contrast, name), queue_state(restored, name), strict=True):
+            assert torch.equal(a, b)
+    assert any(key.startswith("_heads.0.") for key in contrast.state_dict())
+
+
+def test_any_module_can_be_a_head() -> None:
+    assert MultiScaleContrastive({"a": nn.Linear(C, 5)}).instance_losses["a"].dim == 5
+    assert MultiScaleContrastive({"a": nn.Identity()}, dim=C).instance_losses["a"].dim == C
+    contrast = MultiScaleContrastive(
+        {"a": nn.Linear(C, 5), "b": nn.Sequential(nn.Flatten(), nn.Linear(C * S * S, 5))}, dim=5
+    )
+    query = {"a": torch.randn(B, C), "b": torch.randn(B, C, S, S)}
+    out = contrast(query, {name: torch.randn_like(f) for name, f in query.items()})
+    assert isinstance(out, MultiScaleOutput) and out.loss.shape == ()
+
+
+def test_a_feature_that_does_not_fit_its_head_names_the_layer_and_shapes() -> None:
+    contrast = MultiScaleContrastive(make_heads(), queue_size=16)
+    q = features(0) | {"block1": torch.randn(B, C, S + 1, S + 1)}
+    message = (
+        "the features of layer 'block1' do not fit its DeepSupervisionHead: features must have "
+        f"shape (B, {C}, {S}, {S}), got ({B}, {C}, {S + 1}, {S + 1})"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        contrast(q, features(1))
+    k = features(1) | {"block2.0": torch.randn(B, C + 1, S, S)}
+    with pytest.raises(ValueError, match=r"layer 'block2\.0'.*same shape.*\(4, 7, 4, 4\)"):
+        contrast(features(0), k)
+    k = features(1) | {"head": torch.randn(B, C + 2)}
+    with pytest.raises(ValueError, match=rf"layer 'head'.*\(B, {C}\).*got \({B}, {C + 2}\)"):
+        contrast(features(0), k)
+
+
+def test_bad_arguments() -> None:
+    heads = make_heads()
+    with pytest.raises(ValueError, match=r"lacks the layers \['head'\]"):
+        contrast = MultiScaleContrastive(heads, queue_size=8)
+        contrast({k: v for k, v in features(0).items() if k != "head"}, features(1))
+    with pytest.raises(TypeError, match="dict of layer name -> tensor"):
+        MultiScaleContrastive(heads, queue_size=8)(torch.randn(B, D), features(1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"layer 'head'.*must be a torch\.Tensor, got list"):
+        MultiScaleContrastive(heads, queue_size=8)(features(0) | {"head": [0.0] * C}, features(1))
+    with pytest.raises(ValueError, match="non-empty dict"):
+        MultiScaleContrastive({})
+    with pytest.raises(TypeError, match=r"heads\['a'\] must be an nn\.Module"):
+        MultiScaleContrastive({"a": lambda x: x})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="weight for every scale"):
+        MultiScaleContrastive(heads, weights={"head": 1.0})
+    with pytest.raises(ValueError, match="must be non-negative"):
+        MultiScaleContrastive(heads, weights={"block1": 1.0, "block2.0": -1.0, "head": 1.0})
+    with pytest.raises(ValueError, match=r"unknown scales \['blok1'\]"):
+        MultiScaleContrastive(heads, start_steps={"blok1": 3})
+    with pytest.raises(ValueError, match="non-negative int"):
+        MultiScaleContrastive(heads, start_steps={"head": -1})
+    with pytest.raises(ValueError, match="cannot tell the embedding size"):
+        MultiScaleContrastive({"a": nn.Identity()})
+    contrast = MultiScaleContrastive(heads, queue_size=8, start_steps={"head": 2})
+    with pytest.raises(ValueError, match=r"step is required.*\{'head': 2\}"):
+        contrast(features(0), features(1))
+    with pytest.raises(TypeError, match="step must be an int or a 0-dim tensor, got float"):
+        contrast(features(0), features(1), step=2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"0-dim real tensor.*shape \(1,\)"):
+        contrast(features(0), features(1), step=torch.tensor([2]))
+
+
+def test_accuracy_is_one_when_queries_equal_keys() -> None:
+    contrast = MultiScaleContrastive(make_heads(), queue_size=64)
+    for seed in range(8):
+        same = features(seed)
+        contrast(same, same)
+    assert contrast.accuracy.item() == 1.0
