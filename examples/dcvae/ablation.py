@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         config = parse_config([
             "--mode", mode, "--steps", str(args.steps), "--seed", str(args.seed),
             "--eval-every", str(args.steps), "--checkpoint-every", str(args.steps),
-            "--out", str(args.out / mode), "--quiet", *args.extra,
+            "--out", str(args.out / mode), "--feature-cache", str(args.out / "feature_network"),
+            "--quiet", *args.extra,
         ])  # fmt: skip
         print(f"== {mode}", flush=True)
         run(config)

@@ -75,6 +75,10 @@ class Config:
     eval_every: int = 1000
     log_every: int = 50
     eval_samples: int = 1000
+    #: Feature network of FID and perceptual distance: "auto" (the digits classifier on the
+    #: digits, none otherwise) or "none"; and where the digits classifier is cached.
+    feature_network: str = "auto"
+    feature_cache: str | None = None
     quiet: bool = False
     threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -202,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--eval-every", type=int)
     add("--log-every", type=int)
     add("--eval-samples", type=int, help="images per FID evaluation")
+    add("--feature-network", choices=("auto", "none"), help="FID network (auto: digits only)")
+    add(
+        "--feature-cache", help="folder caching the digits classifier (default OUT/feature_network)"
+    )
     add("--quiet", action="store_true", default=None, help="log lines instead of a progress bar")
     add("--threads", type=int, help="torch intra-op threads")
     return parser

@@ -110,23 +110,25 @@ class Trainer(nn.Module):
         if config.adversarial:
             logs.update(self.discriminator_step(x, growth))
         if not config.adversarial or step % config.n_critic == 0:
-            logs.update(self.generator_iteration(x, growth))
+            logs.update(self.generator_iteration(x, growth, step))
         self.images_seen += x.shape[0] * (dist.get_world_size() if is_distributed() else 1)
         return logs
 
-    def generator_iteration(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
-        """The encoder/decoder updates of one iteration (and the decoder EMA update)."""
+    def generator_iteration(
+        self, x: Tensor, growth: GrowthState, step: int = 0
+    ) -> dict[str, Tensor]:
+        """The encoder/decoder updates of iteration ``step`` (and the decoder EMA update)."""
         config = self.config
         if config.mode == "vae":
             logs = self._vae_step(x, growth)
         elif config.mode == "vaegan":
             logs = self._vaegan_step(x, growth)
         elif config.mode == "vae-contrastive":
-            logs = self._contrastive_step(x, growth)
+            logs = self._contrastive_step(x, growth, step)
         elif config.fused:
-            logs = self._fused_dcvae_step(x, growth)
+            logs = self._fused_dcvae_step(x, growth, step)
         else:
-            logs = {**self._adversarial_step(x, growth), **self._contrastive_step(x, growth)}
+            logs = {**self._adversarial_step(x, growth), **self._contrastive_step(x, growth, step)}
         if self.decoder_ema is not None:
             self.decoder_ema.update()
         return logs
@@ -214,22 +216,22 @@ class Trainer(nn.Module):
             _, keys = tapped_critic(self.networks, x, growth, self.layers, self.momentum.module)
         return logits, queries, keys
 
-    def _contrastive_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+    def _contrastive_step(self, x: Tensor, growth: GrowthState, step: int) -> dict[str, Tensor]:
         assert self.ielbo is not None
         with self._autocast():
             x_rec, mu, logvar = self._reconstruct(x, growth)
             _, queries, keys = self._queries_and_keys(x_rec, x, growth)
-            out = self.ielbo(queries, keys, mu, logvar)
+            out = self.ielbo(queries, keys, mu, logvar, step=step)
         self._step([self.opt_eg, self.opt_d], out.loss, self.eg_params + self.d_params)
         return {"instance": out.instance.detach(), "kl": out.kl.detach(),
                 "accuracy": out.accuracy.clone()}  # fmt: skip
 
-    def _fused_dcvae_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+    def _fused_dcvae_step(self, x: Tensor, growth: GrowthState, step: int) -> dict[str, Tensor]:
         assert self.ielbo is not None
         with self._autocast():
             x_rec, mu, logvar = self._reconstruct(x, growth)
             d_rec, queries, keys = self._queries_and_keys(x_rec, x, growth)
-            out = self.ielbo(queries, keys, mu, logvar)
+            out = self.ielbo(queries, keys, mu, logvar, step=step)
             gan = self.adversarial.generator(
                 d_rec, self.networks.critic(self._prior(growth), growth)
             )

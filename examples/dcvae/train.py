@@ -74,7 +74,7 @@ def run(config: Config) -> dict[str, float]:
         (out / "config.json").write_text(config.to_json())
         if not config.resume:
             (out / "metrics.jsonl").unlink(missing_ok=True)
-    evaluator = Evaluator(trainer, images, out, config.seed) if main_process else None
+    evaluator = Evaluator(trainer, images, out, config.seed)
     log = LossLog(device)
     progress = _progress(config, step, main_process)
     start = time.perf_counter()
@@ -90,10 +90,12 @@ def run(config: Config) -> dict[str, float]:
             _report(progress, config, step, summary, time.perf_counter() - start, main_process)
         if progress is not None:
             progress.update(1)
-        if evaluator is not None and (step % config.eval_every == 0 or last):
-            evaluator.pictures()
-            append_jsonl(out / "metrics.jsonl", {"step": step, **evaluator.metrics()})
-            plot_losses(history, out / "losses.png")
+        if step % config.eval_every == 0 or last:
+            metrics = evaluator.metrics()
+            if main_process:
+                evaluator.pictures()
+                append_jsonl(out / "metrics.jsonl", {"step": step, **metrics})
+                plot_losses(history, out / "losses.png")
         if step % config.checkpoint_every == 0 or last:
             log.check()
             states = gather_rank_states(rank_state(stream))

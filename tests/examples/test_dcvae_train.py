@@ -41,8 +41,11 @@ PROGAN = ["--backbone", "progan", "--resolution", "8", "--start-resolution", "4"
     ],
 )
 def test_every_mode_and_backbone_trains_and_writes_its_outputs(
-    tiny_args: list[str], extra: list[str]
+    tiny_args: list[str], extra: list[str], feature_cache: str
 ) -> None:
+    # The digits classifier at 8 px measures FID and perceptual distance of the ProGAN runs.
+    if "progan" in extra:
+        extra = [*extra, "--feature-network", "auto", "--feature-cache", feature_cache]
     config = parse_config([*tiny_args, *extra, "--steps", "4", "--log-every", "2",
                            "--eval-every", "2", "--checkpoint-every", "2"])  # fmt: skip
     summary = run(config)
@@ -55,9 +58,21 @@ def test_every_mode_and_backbone_trains_and_writes_its_outputs(
     if config.contrastive:
         assert "instance" in summary and 0 <= records[-1]["contrastive_accuracy"] <= 1
     if config.backbone == "progan":
+        for key in ("sample_fid", "reconstruction_fid", "perceptual_distance"):
+            assert records[-1][key] >= 0
         # 4 steps of 8 images: grown from 4x4 through the 8x8 fade-in to 8x8.
         payload = torch.load(out / FILENAME, weights_only=False)
         assert payload["images_seen"] == 32
+
+
+def test_multi_scale_layers_and_late_local_patches(tiny_args: list[str]) -> None:
+    layers = ["--layers", "block1", "block2", "pool", "--local-patch-after", "2"]
+    config = parse_config([*tiny_args, *layers, "--queue-size", "64", "--steps", "4"])
+    run(config)
+    state = _state(Path(config.out))["trainer"]
+    counts = [int(v) for k, v in state.items() if k.endswith("queue.count")]
+    # block1, block2 and pool from the first step; block1's local patches from step 2 on.
+    assert counts == [32, 32, 32, 16]
 
 
 def _state(out: Path) -> dict[str, object]:
