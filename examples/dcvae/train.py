@@ -77,7 +77,7 @@ def run(config: Config) -> dict[str, float]:
     evaluator = Evaluator(trainer, images, out, config.seed)
     log = LossLog(device)
     progress = _progress(config, step, main_process)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     summary: dict[str, float] = {}
     while step < config.steps:
         logs = trainer.iteration(next(stream).to(device, non_blocking=True), step)
@@ -103,6 +103,9 @@ def run(config: Config) -> dict[str, float]:
                 save(out / FILENAME, trainer, step, history, states)
     if progress is not None:
         progress.close()
+    if main_process:
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        print(f"{step} steps in {wall:.0f} s ({cpu:.0f} s CPU); outputs in {out}", flush=True)
     return summary
 
 
