@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,6 @@ class Config:
     feature_cache: str | None = None
     quiet: bool = False
     threads: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def contrastive(self) -> bool:

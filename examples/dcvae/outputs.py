@@ -33,7 +33,9 @@ def save_grid(images: Tensor, path: Path, nrow: int = 8, scale: int = 2) -> None
 
     grid = image_grid(images, nrow)
     picture = Image.fromarray(grid)
-    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    picture = picture.resize(
+        (picture.width * scale, picture.height * scale), Image.Resampling.NEAREST
+    )
     picture.save(path)
 
 
