@@ -20,7 +20,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "dcvae
 from config import PRESETS, Config
 from step import Trainer
 
-CONTENDERS = {"vaegan": {"mode": "vaegan"}, "dcvae": {"mode": "dcvae"},
+CONTENDERS: dict[str, dict[str, Any]] = {"vaegan": {"mode": "vaegan"}, "dcvae": {"mode": "dcvae"},
               "dcvae --fused": {"mode": "dcvae", "fused": True}}  # fmt: skip
 
 
 def build(name: str, args: argparse.Namespace) -> Trainer:
-    settings = {**PRESETS["cifar10"], **CONTENDERS[name], "device": args.device}
+    settings: dict[str, Any] = {**PRESETS["cifar10"], **CONTENDERS[name], "device": args.device}
     settings.update(batch_size=args.batch_size, prior_batch_size=2 * args.batch_size)
     torch.manual_seed(0)
     return Trainer(Config(**settings), channels=3).to(args.device)
@@ -68,8 +70,8 @@ def main() -> None:
     for round_ in range(args.warmup + args.rounds):
         for name, trainer in trainers.items():
             growth = trainer.growth()
-            d = timed(lambda t=trainer, g=growth: t.discriminator_step(x, g), clock, args.device)
-            g = timed(lambda t=trainer, g=growth: t.generator_iteration(x, g), clock, args.device)
+            d = timed(partial(trainer.discriminator_step, x, growth), clock, args.device)
+            g = timed(partial(trainer.generator_iteration, x, growth), clock, args.device)
             if round_ >= args.warmup:
                 times[name]["D"].append(d)
                 times[name]["G"].append(g)

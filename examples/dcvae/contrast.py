@@ -75,7 +75,9 @@ def build_contrastive(config: Config, networks: Networks) -> MultiScaleContrasti
             heads[name] = LocalPatchHead(feature.shape[1], config.embed_dim)
         elif feature.ndim == 4:
             heads[name] = DeepSupervisionHead(
-                feature.shape[1], config.embed_dim, spatial_size=tuple(feature.shape[2:])
+                feature.shape[1],
+                config.embed_dim,
+                spatial_size=(feature.shape[2], feature.shape[3]),
             )
         else:
             head = ProjectionHead(feature.shape[1], config.embed_dim)

@@ -38,8 +38,7 @@ def load_images(spec: str, resolution: int) -> Tensor:
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
         return _resize(_load_digits(), resolution)
-    loaders = {"cifar10": _load_cifar10, "folder": _load_folder, "npz": _load_array}
-    if kind not in loaders or not path:
+    if kind not in ("cifar10", "folder", "npz") or not path:
         raise DataError(
             f"--data must be 'digits', 'cifar10:PATH', 'folder:PATH' or 'npz:PATH', got {spec!r}"
         )
@@ -48,7 +47,9 @@ def load_images(spec: str, resolution: int) -> Tensor:
         raise DataError(f"--data {spec!r}: {location} does not exist")
     if kind == "folder":
         return _load_folder(location, resolution)
-    return _resize(loaders[kind](location), resolution)
+    if kind == "cifar10":
+        return _resize(_load_cifar10(location), resolution)
+    return _resize(_load_array(location), resolution)
 
 
 def _load_digits() -> Tensor:
@@ -173,7 +174,7 @@ class BatchStream:
             )
         self.images = images
         self.batch_size = batch_size
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler[int] = DistributedSampler(
             range(len(images)),  # type: ignore[arg-type]
             num_replicas=world_size,
             rank=rank,

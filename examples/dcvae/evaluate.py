@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -115,7 +116,8 @@ class Evaluator:
             record["sample_fid"] = self._fid(images, samples)
             record["reconstruction_fid"] = self._fid(images, reconstructions)
         if self.trainer.ielbo is not None:
-            record["contrastive_accuracy"] = self.trainer.ielbo.instance_loss.accuracy.item()
+            accuracy = cast(Tensor, self.trainer.ielbo.instance_loss.accuracy)
+            record["contrastive_accuracy"] = accuracy.item()
         return record
 
     def _fid(self, real: Tensor, generated: Tensor) -> float:

@@ -74,8 +74,8 @@ class Trainer(nn.Module):
             MomentumEncoder(self.networks.decoder, config.ema) if config.ema > 0 else None
         )
         nets = self.networks
-        self.eg_params = [*nets.encoder.parameters(), *nets.decoder.parameters()]
-        self.d_params = [*nets.discriminator.parameters()]
+        self.eg_params: list[Tensor] = [*nets.encoder.parameters(), *nets.decoder.parameters()]
+        self.d_params: list[Tensor] = [*nets.discriminator.parameters()]
         if self.ielbo is not None:
             self.d_params += [*self.ielbo.parameters()]
         adam = dict(lr=config.lr, betas=config.betas)

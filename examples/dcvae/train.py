@@ -67,7 +67,7 @@ def run(config: Config) -> dict[str, float]:
     stream = BatchStream(
         images, config.batch_size, seed=config.seed, rank=rank, world_size=world_size
     )
-    step, history = 0, []
+    step, history = 0, list[dict[str, float]]()
     if config.resume:
         step, history = load(out / FILENAME, trainer, stream, rank)
     main_process = rank == 0
