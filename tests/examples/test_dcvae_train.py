@@ -143,3 +143,24 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(
     with pytest.raises(SystemExit, match="not finite at step 6"):
         main([*tiny_args, "--steps", "10", "--log-every", "2", "--checkpoint-every", "4",
               "--eval-every", "100"])  # fmt: skip
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint(
+    tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import checkpoint
+
+    config = parse_config([*tiny_args, "--steps", "2", "--eval-every", "100"])
+    run(config)
+    out = Path(config.out)
+    before = (out / FILENAME).read_bytes()
+
+    def crash(payload: object, file: object) -> None:
+        file.write(b"half a checkpoint")  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(parse_config([*tiny_args, "--steps", "4", "--eval-every", "100", "--resume"]))
+    assert (out / FILENAME).read_bytes() == before
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".tmp") == []
