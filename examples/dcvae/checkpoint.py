@@ -27,6 +27,10 @@ from contradistinct.distributed import is_distributed
 FILENAME = "checkpoint.pt"
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that is missing or cannot be resumed by this run."""
+
+
 def rng_state() -> dict[str, Any]:
     state = {
         "torch": torch.get_rng_state(),
@@ -95,11 +99,11 @@ def load(
 ) -> tuple[int, list[dict[str, float]]]:
     """Restore a checkpoint into ``trainer`` and ``stream``; return ``(step, history)``."""
     if not path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        raise CheckpointError(f"--resume: no checkpoint at {path}")
     payload = torch.load(path, map_location="cpu", weights_only=False)
     ranks = payload["ranks"]
     if len(ranks) <= rank:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} was written by {len(ranks)} process(es); cannot resume rank {rank} from it"
         )
     trainer.load_state_dict(payload["trainer"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from checkpoint import FILENAME, gather_rank_states, load, rank_state, save
+from checkpoint import FILENAME, CheckpointError, gather_rank_states, load, rank_state, save
 from config import Config, parse_config
 from data import BatchStream, DataError, load_images
 from evaluate import Evaluator
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(argv)
     try:
         run(config)
-    except (DataError, NonFiniteLoss) as error:
+    except (CheckpointError, DataError, NonFiniteLoss) as error:
         raise SystemExit(f"error: {error}") from error
     finally:
         if dist.is_initialized():

@@ -145,6 +145,11 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(
               "--eval-every", "100"])  # fmt: skip
 
 
+def test_resume_without_a_checkpoint_says_so(tiny_args: list[str]) -> None:
+    with pytest.raises(SystemExit, match="--resume: no checkpoint at"):
+        main([*tiny_args, "--resume"])
+
+
 def test_an_interrupted_save_leaves_the_previous_checkpoint(
     tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
