@@ -8,9 +8,10 @@ momentum update, heads, queue and InfoNCE), of ``dcvae --fused`` one reconstruct
 discriminator pass, of ``vaegan`` one step with the feature reconstruction. The ratios to
 ``vaegan`` show what the contrastive machinery costs.
 
-    python benchmarks/train_step.py [--batch-size 64] [--rounds 3] [--device cuda] [--clock cpu]
+    python benchmarks/train_step.py [--batch-size 64] [--rounds 2] [--device cuda] [--clock cpu]
 
-On a machine shared with other jobs, ``--threads 1 --clock cpu`` gives steadier figures.
+The default CPU run (no warm-up, two rounds) takes a few minutes on two cores; on a machine
+shared with other jobs, ``--threads 1 --clock cpu`` gives steadier figures.
 """
 
 from __future__ import annotations
@@ -55,12 +56,14 @@ def timed(function: Callable[[], object], clock: Callable[[], float], device: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=int, help="untimed rounds (default: 1 on GPU, 0 on CPU)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
+    if args.warmup is None:
+        args.warmup = 0 if args.device == "cpu" else 1
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.clock == "wall" else time.process_time

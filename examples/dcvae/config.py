@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--n-critic", type=int, help="discriminator steps per generator step")
     add("--lr", type=float)
     add("--gan", choices=GAN_KINDS)
+    add("--gradient-penalty", type=float, help="WGAN-GP weight (0: off)")
+    add("--drift", type=float, help="weight of the ProGAN drift term E[D(x)^2]")
     add("--queue-size", type=int)
     add("--temperature", type=float)
     add("--kl-weight", type=float)

@@ -16,7 +16,8 @@ from train import main, run
 OUTPUTS = ("config.json", FILENAME, "samples.png", "reconstructions.png", "interpolations.png",
            "losses.png", "metrics.jsonl")  # fmt: skip
 PROGAN = ["--backbone", "progan", "--resolution", "8", "--start-resolution", "4",
-          "--fade-images", "8", "--stabilize-images", "8", "--gan", "wasserstein"]  # fmt: skip
+          "--fade-images", "8", "--stabilize-images", "8", "--gan", "wasserstein",
+          "--gradient-penalty", "10", "--drift", "1e-3"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
