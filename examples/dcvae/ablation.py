@@ -54,12 +54,16 @@ def side_by_side(out: Path, modes: list[str], path: Path) -> None:
 
     figure, axes = plt.subplots(1, len(modes), figsize=(3.2 * len(modes), 3.5))
     for axis, mode in zip(axes, modes, strict=True):
-        axis.imshow(Image.open(out / mode / "samples.png"), cmap="gray")
+        axis.imshow(Image.open(out / mode / "samples.png"), cmap="gray", interpolation="nearest")
         axis.set_title(TITLES[mode])
         axis.axis("off")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+    # The grids are gray: a one-channel PNG is a fraction of matplotlib's RGBA one.
+    with Image.open(path) as picture:
+        gray = picture.convert("L")
+    gray.save(path, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
