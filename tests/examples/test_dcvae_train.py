@@ -170,3 +170,40 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(
         run(parse_config([*tiny_args, "--steps", "4", "--eval-every", "100", "--resume"]))
     assert (out / FILENAME).read_bytes() == before
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".tmp") == []
+
+
+def _grads(params: list[torch.Tensor]) -> set[bool]:
+    return {p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params}
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_which_parameters_each_step_trains(tiny_args: list[str], fused: bool) -> None:
+    config = parse_config([*tiny_args, *(["--fused"] if fused else [])])
+    trainer = Trainer(config, channels=1)
+    x = torch.rand(8, 1, 32, 32) * 2 - 1
+    growth = trainer.growth()
+    trainer.generator_iteration(x, growth)  # fills the queues: an empty queue has no gradient
+    for param in [*trainer.eg_params, *trainer.d_params]:
+        param.grad = None
+    trainer.discriminator_step(x, growth)
+    # The D step's fakes carry no graph: nothing reaches the encoder or decoder.
+    assert _grads(trainer.eg_params) == {False}
+    assert True in _grads(list(trainer.networks.discriminator.parameters()))
+    heads = list(trainer.ielbo.parameters())  # type: ignore[union-attr]
+    if fused:
+        trainer.generator_iteration(x, growth)
+        assert _grads(trainer.eg_params + heads) == {True}
+    else:
+        for param in trainer.d_params:
+            param.grad = None
+        trainer._adversarial_step(x, growth)
+        # The generator's adversarial term trains E and G only, never D or the heads.
+        assert _grads(trainer.eg_params) == {True}
+        assert _grads(trainer.d_params) == {False}
+        trainer._contrastive_step(x, growth, step=0)
+        assert True in _grads(list(trainer.networks.discriminator.parameters()))
+        assert _grads(heads) == {True}
+    # The momentum copy and the decoder EMA never receive gradients.
+    assert trainer.momentum is not None and trainer.decoder_ema is not None
+    frozen = [*trainer.momentum.parameters(), *trainer.decoder_ema.parameters()]
+    assert all(p.grad is None and not p.requires_grad for p in frozen)
