@@ -1,0 +1,256 @@
+"""Presets and the command line of the reference DC-VAE trainer.
+
+A run is described by one :class:`Config`. A preset fills every field; command-line flags
+override single fields. ``cifar10`` holds the DC-VAE authors' defaults on AutoGAN-32
+(design.md §3); ``celeba-hq`` trains the ProGAN networks with progressive growing; ``digits``
+(the default) is a small AutoGAN-32 that trains on scikit-learn's bundled digits on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODES = ("vae", "vaegan", "vae-contrastive", "dcvae")
+BACKBONES = ("autogan", "progan")
+GAN_KINDS = ("hinge", "nonsaturating", "wasserstein", "least_squares")
+
+
+@dataclass
+class Config:
+    """Every setting of a run; ``config.json`` in the output folder is this, as JSON."""
+
+    preset: str = "digits"
+    mode: str = "dcvae"
+    data: str = "digits"
+    backbone: str = "autogan"
+    resolution: int = 32
+    latent_dim: int = 128
+    #: Encoder and discriminator width (AutoGAN) or ``max_channels`` (ProGAN).
+    width: int = 128
+    #: Decoder width (AutoGAN only; ProGAN uses ``width`` everywhere).
+    decoder_width: int = 256
+    steps: int = 100_000
+    batch_size: int = 64
+    #: Prior samples per generator step (the official code uses 2 × batch).
+    prior_batch_size: int = 128
+    n_critic: int = 5
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    gan: str = "hinge"
+    #: WGAN-GP weight (0 disables) and the ProGAN drift term, for ``gan="wasserstein"``.
+    gradient_penalty: float = 0.0
+    drift: float = 0.0
+    #: ``None``: the mode's default (``ielbo_kl_weight`` for the contrastive modes, else 1).
+    kl_weight: float | None = None
+    #: KL weight of the contrastive modes, on the KL summed over the batch (official: 1e-6).
+    ielbo_kl_weight: float = 1e-6
+    queue_size: int = 8192
+    temperature: float = 0.07
+    embed_dim: int = 16
+    #: Discriminator layers contrasted; ``None``: the backbone's defaults.
+    layers: list[str] | None = None
+    #: Add a local-patch scale on the first layer after this many steps (``None``: never).
+    local_patch_after: int | None = None
+    momentum: float = 0.999
+    #: Decoder EMA used for evaluation; 0 evaluates the online decoder.
+    ema: float = 0.999
+    #: One reconstruction and one backward per generator iteration instead of the authors' two.
+    fused: bool = False
+    #: ProGAN growth: first resolution (``None``: 4), images per fade-in and per stabilisation.
+    start_resolution: int | None = None
+    fade_images: int = 800_000
+    stabilize_images: int = 800_000
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = False
+    compile: bool = False
+    out: str = "runs/dcvae"
+    resume: bool = False
+    checkpoint_every: int = 1000
+    eval_every: int = 1000
+    log_every: int = 50
+    eval_samples: int = 1000
+    #: Feature network of FID and perceptual distance: "auto" (the digits classifier on the
+    #: digits, none otherwise) or "none"; and where the digits classifier is cached.
+    feature_network: str = "auto"
+    feature_cache: str | None = None
+    quiet: bool = False
+    threads: int | None = None
+
+    @property
+    def contrastive(self) -> bool:
+        """Whether the mode trains the instance loss."""
+        return self.mode in ("vae-contrastive", "dcvae")
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether the mode trains the set-level GAN loss."""
+        return self.mode in ("vaegan", "dcvae")
+
+    @property
+    def effective_kl_weight(self) -> float:
+        if self.kl_weight is not None:
+            return self.kl_weight
+        return self.ielbo_kl_weight if self.contrastive else 1.0
+
+    @property
+    def kl_reduction(self) -> str:
+        """The official DC-VAE sum for the contrastive modes, the textbook batch mean otherwise."""
+        return "sum" if self.contrastive else "mean"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The ProGAN networks at a fixed 16×16 (the digits are 8×8) with 32 channels: sized to give
+    # recognisable digits in a few minutes on two CPU cores (see docs/tutorials/trainer.md).
+    "digits": dict(
+        data="digits",
+        backbone="progan",
+        resolution=16,
+        start_resolution=16,
+        latent_dim=32,
+        width=32,
+        steps=3000,
+        batch_size=32,
+        prior_batch_size=32,
+        n_critic=1,
+        lr=1e-3,
+        betas=(0.0, 0.99),
+        ielbo_kl_weight=1e-3,
+        fused=True,
+        queue_size=1024,
+        momentum=0.99,
+        ema=0.99,
+        checkpoint_every=500,
+        eval_every=500,
+        eval_samples=500,
+        threads=1,
+        out="runs/digits",
+    ),
+    # The authors' CIFAR-10 settings (design.md §3).
+    "cifar10": dict(data="cifar10:data/cifar-10-batches-py", out="runs/cifar10"),
+    # ProGAN with progressive growing to 128×128 (use --resolution 512 for the large model).
+    "celeba-hq": dict(
+        data="folder:data/celeba-hq",
+        backbone="progan",
+        resolution=128,
+        latent_dim=512,
+        width=512,
+        batch_size=16,
+        prior_batch_size=16,
+        n_critic=1,
+        lr=1e-3,
+        betas=(0.0, 0.99),
+        gan="wasserstein",
+        gradient_penalty=10.0,
+        drift=1e-3,
+        out="runs/celeba-hq",
+    ),
+}
+
+
+def default_layers(backbone: str) -> list[str]:
+    """The discriminator layers contrasted by default: the authors' two scales on AutoGAN-32."""
+    if backbone == "autogan":
+        return ["block1", "pool"]
+    return ["blocks.4x4", "features"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train DC-VAE (or an ablation baseline of its Table 1) end to end.",
+    )
+    add = parser.add_argument
+    add("--preset", choices=sorted(PRESETS), default="digits", help="settings to start from")
+    add("--mode", choices=MODES, help="Table 1 row: vae | vaegan | vae-contrastive | dcvae")
+    add("--data", help="digits | cifar10:PATH | folder:PATH | npz:PATH (.npz or .npy)")
+    add("--backbone", choices=BACKBONES)
+    add("--resolution", type=int, help="image size (32 for AutoGAN; final size for ProGAN)")
+    add("--latent-dim", type=int)
+    add("--width", type=int, help="encoder/discriminator width (ProGAN: max channels)")
+    add("--decoder-width", type=int, help="decoder width (AutoGAN)")
+    add("--steps", type=int, help="training iterations (discriminator steps)")
+    add("--batch-size", type=int, help="batch per process")
+    add("--prior-batch-size", type=int)
+    add("--n-critic", type=int, help="discriminator steps per generator step")
+    add("--lr", type=float)
+    add("--gan", choices=GAN_KINDS)
+    add("--gradient-penalty", type=float, help="WGAN-GP weight (0: off)")
+    add("--drift", type=float, help="weight of the ProGAN drift term E[D(x)^2]")
+    add("--queue-size", type=int)
+    add("--temperature", type=float)
+    add("--kl-weight", type=float)
+    add("--layers", nargs="+", help="discriminator layers to contrast (multi-scale)")
+    add("--local-patch-after", type=int, help="add local patches after this many steps")
+    add("--momentum", type=float, help="momentum of the discriminator's key copy")
+    add("--ema", type=float, help="decoder EMA for evaluation (0: off)")
+    add("--fused", action="store_true", default=None, help="one backward per generator step")
+    add("--start-resolution", type=int, help="ProGAN: first resolution of the growth")
+    add("--betas", type=float, nargs=2)
+    add("--fade-images", type=int)
+    add("--stabilize-images", type=int)
+    add("--seed", type=int)
+    add("--device", help="cpu | cuda | cuda:N (under torchrun: the local rank's GPU)")
+    add("--amp", action="store_true", default=None, help="bfloat16 autocast")
+    add("--compile", action="store_true", default=None, help="torch.compile encoder/decoder")
+    add("--out", help="output folder")
+    add("--resume", action="store_true", default=None, help="continue from OUT/checkpoint.pt")
+    add("--checkpoint-every", type=int)
+    add("--eval-every", type=int)
+    add("--log-every", type=int)
+    add("--eval-samples", type=int, help="images per FID evaluation")
+    add("--feature-network", choices=("auto", "none"), help="FID network (auto: digits only)")
+    add(
+        "--feature-cache", help="folder caching the digits classifier (default OUT/feature_network)"
+    )
+    add("--quiet", action="store_true", default=None, help="log lines instead of a progress bar")
+    add("--threads", type=int, help="torch intra-op threads")
+    return parser
+
+
+def parse_config(argv: list[str] | None = None) -> Config:
+    """Build the :class:`Config` of a command line: the preset, then the flags given."""
+    args = vars(build_parser().parse_args(argv))
+    preset = args.pop("preset")
+    values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
+    values.update({k: v for k, v in args.items() if v is not None})
+    config = Config(**values)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Reject settings that cannot train, before anything is loaded."""
+    positive = ("steps", "batch_size", "prior_batch_size", "n_critic", "queue_size", "latent_dim")
+    for name in (*positive, "width", "decoder_width", "checkpoint_every", "eval_every"):
+        if getattr(config, name) <= 0:
+            raise ValueError(
+                f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}"
+            )
+    if config.log_every <= 0:
+        raise ValueError(f"--log-every must be positive, got {config.log_every}")
+    if config.backbone == "autogan" and config.resolution != 32:
+        raise ValueError(
+            f"the AutoGAN-32 backbone trains at --resolution 32, got {config.resolution}"
+        )
+    if not 0 <= config.ema < 1 or not 0 <= config.momentum <= 1:
+        raise ValueError(
+            f"--ema must lie in [0, 1) and --momentum in [0, 1], got --ema {config.ema} and "
+            f"--momentum {config.momentum}"
+        )
+    if config.temperature <= 0:
+        raise ValueError(f"--temperature must be positive, got {config.temperature}")
+
+
+def load_config(path: Path) -> Config:
+    values = json.loads(Path(path).read_text())
+    values["betas"] = tuple(values["betas"])
+    return Config(**values)

@@ -1,0 +1,130 @@
+"""Pictures and metrics of a run, from the decoder EMA and fixed inputs and noise.
+
+Evaluation draws from its own seeded generator, never from the global one, so evaluating does
+not change the course of training (and a resumed run stays bit-identical).
+
+Metrics (one ``metrics.jsonl`` line per evaluation), on ``--eval-samples`` held images:
+
+* ``sample_fid``: FID between prior samples and the images;
+* ``reconstruction_fid``: FID between the reconstructions and the images;
+* ``pixel_distance``: mean squared pixel distance of the reconstructions;
+* ``perceptual_distance``: mean squared feature distance of the reconstructions;
+* ``contrastive_accuracy``: the last top-1 accuracy of the instance loss (contrastive modes).
+
+FID and perceptual distance need a feature network. No Inception weights can be downloaded
+here, so on the digits they use the small digits classifier of ``examples/digits_classifier.py``
+(trained once, deterministically, and cached in ``--feature-cache``, by default
+``OUT/feature_network``); on other data, or with ``--feature-network none``, they are left
+out. Under ``torch.distributed`` every rank evaluates its share of the images and the results
+are summed across ranks; only rank 0 draws pictures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import cast
+
+import torch
+import torch.distributed as dist
+from models import real_at
+from outputs import interleave_rows, save_grid
+from step import Trainer, evaluating
+from torch import Tensor, nn
+
+from contradistinct.distributed import is_distributed
+from contradistinct.metrics import FID, perceptual_distance, pixel_distance
+
+GRID = 8
+BATCH = 250
+
+
+def digits_feature_network(cache: Path, resolution: int) -> nn.Module:
+    """The digits classifier of ``examples/digits_classifier.py``, cached in ``cache``."""
+    examples = str(Path(__file__).resolve().parents[1])
+    if examples not in sys.path:
+        sys.path.append(examples)
+    from digits_classifier import load_digits_classifier
+
+    return load_digits_classifier(cache, resolution)
+
+
+class Evaluator:
+    """Writes ``samples.png``, ``reconstructions.png``, ``interpolations.png``; computes metrics."""
+
+    def __init__(self, trainer: Trainer, images: Tensor, out: Path, seed: int) -> None:
+        self.trainer, self.out = trainer, out
+        config = trainer.config
+        generator = torch.Generator().manual_seed(seed + 1)
+        device = trainer.eg_params[0].device
+        count = min(config.eval_samples, len(images))
+        chosen = torch.randperm(len(images), generator=generator)[:count]
+        self.images = images[chosen].to(device)
+        self.noise = torch.randn(count, config.latent_dim, generator=generator).to(device)
+        self.features: nn.Module | None = None
+        self.fid: FID | None = None
+        if config.data == "digits" and config.feature_network == "auto":
+            cache = Path(config.feature_cache or out / "feature_network")
+            self.features = digits_feature_network(cache, config.resolution).to(device)
+            self.fid = FID(self.features)
+
+    def _modules(self) -> tuple[nn.Module, ...]:
+        return (self.trainer.networks.encoder, self.trainer.evaluation_decoder())
+
+    def encode(self, x: Tensor) -> Tensor:
+        mu, _ = self.trainer.networks.encode(x, self.trainer.growth())
+        return mu
+
+    def decode(self, z: Tensor) -> Tensor:
+        trainer = self.trainer
+        return trainer.networks.decode(z, trainer.growth(), trainer.evaluation_decoder())
+
+    def pictures(self) -> None:
+        growth = self.trainer.growth()
+        with evaluating(*self._modules()):
+            save_grid(self.decode(self.noise[: GRID * GRID]), self.out / "samples.png", GRID)
+            inputs = real_at(self.images[: GRID * GRID // 2], growth)
+            grid = interleave_rows(inputs, self.decode(self.encode(inputs)), GRID)
+            save_grid(grid, self.out / "reconstructions.png", GRID)
+            ends = self.encode(real_at(self.images[: 2 * GRID], growth)).view(2, GRID, -1)
+            weights = torch.linspace(0, 1, GRID, device=ends.device).view(GRID, 1, 1)
+            path = torch.lerp(ends[0].unsqueeze(0), ends[1].unsqueeze(0), weights)
+            rows = self.decode(path.transpose(0, 1).reshape(GRID * GRID, -1))
+            save_grid(rows, self.out / "interpolations.png", GRID)
+
+    def metrics(self) -> dict[str, float]:
+        """The metrics of this rank's share of the images, summed over ranks (collective)."""
+        growth = self.trainer.growth()
+        rank, world = (dist.get_rank(), dist.get_world_size()) if is_distributed() else (0, 1)
+        images = real_at(self.images[rank::world], growth)
+        noise = self.noise[rank::world]
+        with evaluating(*self._modules()):
+            reconstructions = torch.cat([self.decode(self.encode(b)) for b in images.split(BATCH)])
+            samples = torch.cat([self.decode(z) for z in noise.split(BATCH)])
+        sums = [pixel_distance(reconstructions, images, reduction="sum")]
+        if self.features is not None:
+            with torch.no_grad():
+                sums.append(
+                    perceptual_distance(reconstructions, images, self.features, reduction="sum")
+                )
+        totals = torch.stack([*sums, torch.tensor(float(len(images)), device=images.device)])
+        if is_distributed():
+            dist.all_reduce(totals)
+        record = {"pixel_distance": (totals[0] / totals[-1]).item()}
+        if self.features is not None and self.fid is not None:
+            record["perceptual_distance"] = (totals[1] / totals[-1]).item()
+            record["sample_fid"] = self._fid(images, samples)
+            record["reconstruction_fid"] = self._fid(images, reconstructions)
+        if self.trainer.ielbo is not None:
+            accuracy = cast(Tensor, self.trainer.ielbo.instance_loss.accuracy)
+            record["contrastive_accuracy"] = accuracy.item()
+        return record
+
+    def _fid(self, real: Tensor, generated: Tensor) -> float:
+        assert self.fid is not None
+        self.fid.reset()
+        for batch in real.split(BATCH):
+            self.fid.update(batch, real=True)
+        for batch in generated.split(BATCH):
+            self.fid.update(batch, real=False)
+        return self.fid.compute().item()

@@ -1,0 +1,292 @@
+"""One training iteration of each row of DC-VAE's Table 1, as the authors' code orders it.
+
+Modes (``--mode``):
+
+* ``vae``: pixel ELBO (Eq. 1), one encoder/decoder step per iteration; no discriminator.
+* ``vaegan``: feature-space reconstruction in a discriminator layer (Eq. 3) + the set-level GAN
+  loss (Eq. 4).
+* ``vae-contrastive``: the implicit ELBO (Eq. 8) alone; the discriminator trunk and heads learn
+  the contrastive critic only (Remark 1), one step per iteration.
+* ``dcvae``: instance + set-level losses (Eq. 9).
+
+With a GAN term, every iteration is a discriminator step and every ``n_critic``-th iteration
+also a generator iteration::
+
+    D step: hinge(D(x), real) + ½ hinge(D(G(z_prior)), fake) + ½ hinge(D(x_rec), fake)
+    E,G adversarial step: −(½ D(G(z_prior)) + ½ D(x_rec)).mean() + β KL
+    E,G,D,heads contrastive step on a fresh x_rec (dcvae): update the momentum copy of D,
+        InfoNCE(D(x_rec)[layers], D_momentum(x)[layers], queues) + β KL, enqueue the keys
+    decoder EMA update
+
+Unlike the authors' code, the D step computes its fakes without a graph (nothing it does not
+train is backpropagated). ``--fused`` makes a ``dcvae`` generator iteration compute one
+reconstruction and one discriminator pass: the IELBO's gradient reaches E, G, D and the heads,
+the adversarial term's only E and G (``backward(inputs=...)``).
+
+Nothing here reads a tensor on the host: the logs are device tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.distributed as dist
+from config import Config
+from contrast import build_contrastive, contrast_layers, tapped_critic
+from models import Networks, growth_schedule, real_at
+from torch import Tensor, nn
+
+from contradistinct import ELBO, IELBO, MomentumEncoder, SetLevelLoss
+from contradistinct.backbones import GrowthState
+from contradistinct.distributed import is_distributed
+from contradistinct.functional import gaussian_kl, gradient_penalty, reparameterize
+
+FIXED = GrowthState(resolution=32, alpha=1.0)
+
+
+def feature_layer(config: Config) -> str:
+    """The discriminator layer of the VAE/GAN feature reconstruction (Eq. 3)."""
+    return "block3" if config.backbone == "autogan" else "blocks.4x4"
+
+
+class Trainer(nn.Module):
+    """Networks, losses, momentum copies, queues and optimizers of one run; ``state_dict`` has
+    every tensor, :meth:`optimizer_state` the rest."""
+
+    def __init__(self, config: Config, channels: int) -> None:
+        super().__init__()
+        self.config = config
+        self.networks = Networks(config, channels)
+        self.schedule = growth_schedule(config)
+        self.images_seen = 0
+        self.adversarial = SetLevelLoss(kind=config.gan)
+        kl = config.effective_kl_weight
+        self.elbo = ELBO("mse" if config.mode == "vae" else "feature", kl, config.kl_reduction)
+        self.layers = contrast_layers(config)
+        self.momentum: MomentumEncoder | None = None
+        self.ielbo: IELBO | None = None
+        if config.contrastive:
+            self.ielbo = IELBO(build_contrastive(config, self.networks), kl, config.kl_reduction)
+            self.momentum = MomentumEncoder(self.networks.discriminator, config.momentum)
+        self.decoder_ema = (
+            MomentumEncoder(self.networks.decoder, config.ema) if config.ema > 0 else None
+        )
+        nets = self.networks
+        self.eg_params: list[Tensor] = [*nets.encoder.parameters(), *nets.decoder.parameters()]
+        self.d_params: list[Tensor] = [*nets.discriminator.parameters()]
+        if self.ielbo is not None:
+            self.d_params += [*self.ielbo.parameters()]
+        adam = dict(lr=config.lr, betas=config.betas)
+        self.opt_eg = torch.optim.Adam(self.eg_params, **adam)  # type: ignore[arg-type]
+        self.opt_d = torch.optim.Adam(self.d_params, **adam)  # type: ignore[arg-type]
+        if config.compile:
+            nets.encoder.compile()
+            nets.decoder.compile()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def growth(self) -> GrowthState:
+        return FIXED if self.schedule is None else self.schedule(self.images_seen)
+
+    def optimizer_state(self) -> dict[str, object]:
+        return {"opt_eg": self.opt_eg.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_optimizer_state(self, state: dict[str, object]) -> None:
+        self.opt_eg.load_state_dict(state["opt_eg"])  # type: ignore[arg-type]
+        self.opt_d.load_state_dict(state["opt_d"])  # type: ignore[arg-type]
+
+    def evaluation_decoder(self) -> nn.Module:
+        return self.networks.decoder if self.decoder_ema is None else self.decoder_ema.module
+
+    # -- one iteration -------------------------------------------------------------------------
+
+    def iteration(self, x: Tensor, step: int) -> dict[str, Tensor]:
+        """Train on the real batch ``x`` at iteration ``step`` (0-based); return device logs."""
+        config, growth = self.config, self.growth()
+        x = real_at(x, growth)
+        logs: dict[str, Tensor] = {}
+        if config.adversarial:
+            logs.update(self.discriminator_step(x, growth))
+        if not config.adversarial or step % config.n_critic == 0:
+            logs.update(self.generator_iteration(x, growth, step))
+        self.images_seen += x.shape[0] * (dist.get_world_size() if is_distributed() else 1)
+        return logs
+
+    def generator_iteration(
+        self, x: Tensor, growth: GrowthState, step: int = 0
+    ) -> dict[str, Tensor]:
+        """The encoder/decoder updates of iteration ``step`` (and the decoder EMA update)."""
+        config = self.config
+        if config.mode == "vae":
+            logs = self._vae_step(x, growth)
+        elif config.mode == "vaegan":
+            logs = self._vaegan_step(x, growth)
+        elif config.mode == "vae-contrastive":
+            logs = self._contrastive_step(x, growth, step)
+        elif config.fused:
+            logs = self._fused_dcvae_step(x, growth, step)
+        else:
+            logs = {**self._adversarial_step(x, growth), **self._contrastive_step(x, growth, step)}
+        if self.decoder_ema is not None:
+            self.decoder_ema.update()
+        return logs
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        device = self.eg_params[0].device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.config.amp)
+
+    def _prior(self, growth: GrowthState) -> Tensor:
+        z = torch.randn(self.config.prior_batch_size, self.config.latent_dim,
+                        device=self.eg_params[0].device)  # fmt: skip
+        return self.networks.decode(z, growth)
+
+    def _reconstruct(self, x: Tensor, growth: GrowthState) -> tuple[Tensor, Tensor, Tensor]:
+        mu, logvar = self.networks.encode(x, growth)
+        mu, logvar = mu.float(), logvar.float()
+        return self.networks.decode(reparameterize(mu, logvar), growth), mu, logvar
+
+    def discriminator_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+        """The set-level GAN update of the discriminator on real ``x`` and detached fakes."""
+        nets, config = self.networks, self.config
+        with self._autocast():
+            with torch.no_grad():
+                x_rec, _, _ = self._reconstruct(x, growth)
+                x_gen = self._prior(growth)
+            d_real = nets.critic(x, growth)
+            loss = self.adversarial.discriminator(
+                d_real, nets.critic(x_rec, growth), nets.critic(x_gen, growth)
+            )
+            if config.gradient_penalty > 0:
+                critic = lambda t: nets.critic(t, growth)  # noqa: E731
+                loss = loss + config.gradient_penalty * gradient_penalty(critic, x, x_rec)
+            if config.drift > 0:
+                loss = loss + config.drift * d_real.float().square().mean()
+        self._step([self.opt_d], loss, self.d_params)
+        return {"d_loss": loss.detach()}
+
+    def _vae_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+        with self._autocast():
+            x_rec, mu, logvar = self._reconstruct(x, growth)
+            out = self.elbo(x_rec.float(), x, mu, logvar)
+        self._step([self.opt_eg], out.loss, self.eg_params)
+        return {"reconstruction": out.reconstruction.detach(), "kl": out.kl.detach()}
+
+    def _vaegan_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+        nets, layer = self.networks, feature_layer(self.config)
+        with self._autocast():
+            x_rec, mu, logvar = self._reconstruct(x, growth)
+            d_rec, rec_features = tapped_critic(nets, x_rec, growth, [layer])
+            d_gen = nets.critic(self._prior(growth), growth)
+            with torch.no_grad():
+                _, real_features = tapped_critic(nets, x, growth, [layer])
+            out = self.elbo(
+                rec_features[layer].float().flatten(1),
+                real_features[layer].float().flatten(1),
+                mu,
+                logvar,
+            )
+            gan = self.adversarial.generator(d_rec, d_gen)
+        self._step([self.opt_eg], out.loss + gan, self.eg_params)
+        return {
+            "g_adv": gan.detach(),
+            "reconstruction": out.reconstruction.detach(),
+            "kl": out.kl.detach(),
+        }
+
+    def _adversarial_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
+        nets, config = self.networks, self.config
+        with self._autocast():
+            x_rec, mu, logvar = self._reconstruct(x, growth)
+            gan = self.adversarial.generator(
+                nets.critic(x_rec, growth), nets.critic(self._prior(growth), growth)
+            )
+            kl = gaussian_kl(mu, logvar, reduction=config.kl_reduction)
+        self._step([self.opt_eg], gan + config.effective_kl_weight * kl, self.eg_params)
+        return {"g_adv": gan.detach(), "kl": kl.detach()}
+
+    def _queries_and_keys(
+        self, x_rec: Tensor, x: Tensor, growth: GrowthState
+    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
+        assert self.momentum is not None
+        self.momentum.update()
+        logits, queries = tapped_critic(self.networks, x_rec, growth, self.layers)
+        with torch.no_grad():
+            _, keys = tapped_critic(self.networks, x, growth, self.layers, self.momentum.module)
+        return logits, queries, keys
+
+    def _contrastive_step(self, x: Tensor, growth: GrowthState, step: int) -> dict[str, Tensor]:
+        assert self.ielbo is not None
+        with self._autocast():
+            x_rec, mu, logvar = self._reconstruct(x, growth)
+            _, queries, keys = self._queries_and_keys(x_rec, x, growth)
+            out = self.ielbo(queries, keys, mu, logvar, step=step)
+        self._step([self.opt_eg, self.opt_d], out.loss, self.eg_params + self.d_params)
+        return {"instance": out.instance.detach(), "kl": out.kl.detach(),
+                "accuracy": out.accuracy.clone()}  # fmt: skip
+
+    def _fused_dcvae_step(self, x: Tensor, growth: GrowthState, step: int) -> dict[str, Tensor]:
+        assert self.ielbo is not None
+        with self._autocast():
+            x_rec, mu, logvar = self._reconstruct(x, growth)
+            d_rec, queries, keys = self._queries_and_keys(x_rec, x, growth)
+            out = self.ielbo(queries, keys, mu, logvar, step=step)
+            gan = self.adversarial.generator(
+                d_rec, self.networks.critic(self._prior(growth), growth)
+            )
+        for optimizer in (self.opt_eg, self.opt_d):
+            optimizer.zero_grad(set_to_none=True)
+        out.loss.backward(inputs=self.eg_params + self.d_params, retain_graph=True)
+        gan.backward(inputs=self.eg_params)
+        average_gradients(self.eg_params + self.d_params)
+        self.opt_eg.step()
+        self.opt_d.step()
+        return {"g_adv": gan.detach(), "instance": out.instance.detach(), "kl": out.kl.detach(),
+                "accuracy": out.accuracy.clone()}  # fmt: skip
+
+    def _step(
+        self, optimizers: list[torch.optim.Optimizer], loss: Tensor, params: list[Tensor]
+    ) -> None:
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)
+        average_gradients(params)
+        for optimizer in optimizers:
+            optimizer.step()
+
+
+def average_gradients(params: list[Tensor]) -> None:
+    """Average the gradients over the ranks, as ``DistributedDataParallel`` does (one all-reduce).
+
+    An iteration runs several forward passes and restricted backward passes
+    (``backward(inputs=...)``), which ``DistributedDataParallel``'s reducer does not support, so
+    the gradients are reduced here after each backward.
+    """
+    if not is_distributed():
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    torch._foreach_copy_(
+        grads,
+        [
+            part.view_as(g)
+            for part, g in zip(flat.split([g.numel() for g in grads]), grads, strict=True)
+        ],
+    )
+
+
+@contextlib.contextmanager
+def evaluating(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients for ``modules``, restoring their modes afterwards."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)

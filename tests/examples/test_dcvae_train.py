@@ -1,0 +1,209 @@
+"""Smoke, resume and non-finite tests of the reference trainer (examples/dcvae)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from checkpoint import FILENAME
+from config import parse_config
+from logs import NonFiniteLoss
+from step import Trainer
+from train import main, run
+
+OUTPUTS = ("config.json", FILENAME, "samples.png", "reconstructions.png", "interpolations.png",
+           "losses.png", "metrics.jsonl")  # fmt: skip
+PROGAN = ["--backbone", "progan", "--resolution", "8", "--start-resolution", "4",
+          "--fade-images", "8", "--stabilize-images", "8", "--gan", "wasserstein",
+          "--gradient-penalty", "10", "--drift", "1e-3"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--mode", "vae"],
+        ["--mode", "vaegan"],
+        ["--mode", "vae-contrastive"],
+        ["--mode", "dcvae", "--n-critic", "2"],
+        ["--mode", "dcvae", "--fused"],
+        ["--mode", "dcvae", "--amp"],
+        ["--mode", "dcvae", *PROGAN],
+        ["--mode", "vaegan", *PROGAN],
+    ],
+    ids=[
+        "vae",
+        "vaegan",
+        "vae-contrastive",
+        "dcvae",
+        "dcvae-fused",
+        "dcvae-bf16-autocast",
+        "dcvae-progan",
+        "vaegan-progan",
+    ],
+)
+def test_every_mode_and_backbone_trains_and_writes_its_outputs(
+    tiny_args: list[str], extra: list[str], feature_cache: str
+) -> None:
+    # The digits classifier at 8 px measures FID and perceptual distance of the ProGAN runs.
+    if "progan" in extra:
+        extra = [*extra, "--feature-network", "auto", "--feature-cache", feature_cache]
+    config = parse_config([*tiny_args, *extra, "--steps", "4", "--log-every", "2",
+                           "--eval-every", "2", "--checkpoint-every", "2"])  # fmt: skip
+    summary = run(config)
+    out = Path(config.out)
+    assert all((out / name).is_file() for name in OUTPUTS)
+    assert all(torch.isfinite(torch.tensor(v)) for v in summary.values())
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert json.loads((out / "config.json").read_text())["mode"] == config.mode
+    if config.contrastive:
+        assert "instance" in summary and 0 <= records[-1]["contrastive_accuracy"] <= 1
+    if config.backbone == "progan":
+        for key in ("sample_fid", "reconstruction_fid", "perceptual_distance"):
+            assert records[-1][key] >= 0
+        # 4 steps of 8 images: grown from 4x4 through the 8x8 fade-in to 8x8.
+        payload = torch.load(out / FILENAME, weights_only=False)
+        assert payload["images_seen"] == 32
+
+
+def test_multi_scale_layers_and_late_local_patches(tiny_args: list[str]) -> None:
+    layers = ["--layers", "block1", "block2", "pool", "--local-patch-after", "2"]
+    config = parse_config([*tiny_args, *layers, "--queue-size", "64", "--steps", "4"])
+    run(config)
+    state = _state(Path(config.out))["trainer"]
+    counts = [int(v) for k, v in state.items() if k.endswith("queue.count")]
+    # block1, block2 and pool from the first step; block1's local patches from step 2 on.
+    assert counts == [32, 32, 32, 16]
+
+
+def _state(out: Path) -> dict[str, object]:
+    return torch.load(out / FILENAME, weights_only=False)
+
+
+def _assert_identical(a: object, b: object, where: str = "") -> None:
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            _assert_identical(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where  # type: ignore[arg-type]
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):  # type: ignore[call-overload]
+            _assert_identical(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("extra", [["--n-critic", "2"], PROGAN], ids=["autogan", "progan"])
+def test_resume_continues_bit_identically(
+    tiny_args: list[str], tmp_path: Path, extra: list[str]
+) -> None:
+    k = 3
+    common = [*tiny_args, *extra, "--log-every", "1", "--eval-every", "100"]
+    straight = parse_config([*common, "--steps", str(2 * k), "--out", str(tmp_path / "a")])
+    run(straight)
+    first = parse_config([*common, "--steps", str(k), "--out", str(tmp_path / "b")])
+    run(first)
+    resumed = parse_config([*common, "--steps", str(2 * k), "--out", str(tmp_path / "b"),
+                            "--resume"])  # fmt: skip
+    run(resumed)
+    a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
+    assert a["step"] == b["step"] == 2 * k
+    queues = [name for name in a["trainer"] if name.endswith(("queue.keys", "queue.ptr"))]
+    assert queues, "the checkpoint holds the queues and their pointers"
+    for part in ("trainer", "optimizers", "images_seen", "history"):
+        _assert_identical(a[part], b[part], part)
+    _assert_identical(a["ranks"][0]["data"], b["ranks"][0]["data"], "data order")
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(
+    tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = parse_config([*tiny_args, "--steps", "10", "--log-every", "2",
+                           "--checkpoint-every", "4", "--eval-every", "100"])  # fmt: skip
+    iteration = Trainer.iteration
+
+    def poisoned(self: Trainer, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        if step == 5:  # the sixth iteration
+            with torch.no_grad():
+                next(self.networks.decoder.parameters()).fill_(float("nan"))
+        return iteration(self, x, step)
+
+    monkeypatch.setattr(Trainer, "iteration", poisoned)
+    with pytest.raises(NonFiniteLoss, match=r"'d_loss' was not finite at step 6"):
+        run(config)
+    payload = _state(Path(config.out))
+    assert payload["step"] == 4
+    assert all(
+        torch.isfinite(t).all() for t in payload["trainer"].values() if t.is_floating_point()
+    )
+
+    with pytest.raises(SystemExit, match="not finite at step 6"):
+        main([*tiny_args, "--steps", "10", "--log-every", "2", "--checkpoint-every", "4",
+              "--eval-every", "100"])  # fmt: skip
+
+
+def test_resume_without_a_checkpoint_says_so(tiny_args: list[str]) -> None:
+    with pytest.raises(SystemExit, match="--resume: no checkpoint at"):
+        main([*tiny_args, "--resume"])
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint(
+    tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import checkpoint
+
+    config = parse_config([*tiny_args, "--steps", "2", "--eval-every", "100"])
+    run(config)
+    out = Path(config.out)
+    before = (out / FILENAME).read_bytes()
+
+    def crash(payload: object, file: object) -> None:
+        file.write(b"half a checkpoint")  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(parse_config([*tiny_args, "--steps", "4", "--eval-every", "100", "--resume"]))
+    assert (out / FILENAME).read_bytes() == before
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".tmp") == []
+
+
+def _grads(params: list[torch.Tensor]) -> set[bool]:
+    return {p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params}
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_which_parameters_each_step_trains(tiny_args: list[str], fused: bool) -> None:
+    config = parse_config([*tiny_args, *(["--fused"] if fused else [])])
+    trainer = Trainer(config, channels=1)
+    x = torch.rand(8, 1, 32, 32) * 2 - 1
+    growth = trainer.growth()
+    trainer.generator_iteration(x, growth)  # fills the queues: an empty queue has no gradient
+    for param in [*trainer.eg_params, *trainer.d_params]:
+        param.grad = None
+    trainer.discriminator_step(x, growth)
+    # The D step's fakes carry no graph: nothing reaches the encoder or decoder.
+    assert _grads(trainer.eg_params) == {False}
+    assert True in _grads(list(trainer.networks.discriminator.parameters()))
+    heads = list(trainer.ielbo.parameters())  # type: ignore[union-attr]
+    if fused:
+        trainer.generator_iteration(x, growth)
+        assert _grads(trainer.eg_params + heads) == {True}
+    else:
+        for param in trainer.d_params:
+            param.grad = None
+        trainer._adversarial_step(x, growth)
+        # The generator's adversarial term trains E and G only, never D or the heads.
+        assert _grads(trainer.eg_params) == {True}
+        assert _grads(trainer.d_params) == {False}
+        trainer._contrastive_step(x, growth, step=0)
+        assert True in _grads(list(trainer.networks.discriminator.parameters()))
+        assert _grads(heads) == {True}
+    # The momentum copy and the decoder EMA never receive gradients.
+    assert trainer.momentum is not None and trainer.decoder_ema is not None
+    frozen = [*trainer.momentum.parameters(), *trainer.decoder_ema.parameters()]
+    assert all(p.grad is None and not p.requires_grad for p in frozen)
