@@ -93,7 +93,7 @@ class FeatureTaps:
         self._records = {}
         if not self._handles:
             self._handles = [
-                target.register_forward_hook(self._recorder(name))
+                target.register_forward_hook(self._recorder(name, target))
                 for name, target in zip(self.layers, self._targets, strict=True)
             ]
         return self
@@ -140,8 +140,14 @@ class FeatureTaps:
         state = "attached" if self.attached else "detached"
         return f"FeatureTaps(layers={list(self.layers)}, {state})"
 
-    def _recorder(self, name: str) -> Callable[[nn.Module, tuple[object, ...], object], None]:
+    def _recorder(
+        self, name: str, target: nn.Module
+    ) -> Callable[[nn.Module, tuple[object, ...], object], None]:
         def record(module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
+            # A deep copy of the tapped network (a MomentumEncoder made while the taps are
+            # attached) carries this hook along; its outputs must not land in these records.
+            if module is not target:
+                return
             if not isinstance(output, Tensor):
                 raise TypeError(
                     f"layer {name!r} returned {type(output).__name__}; FeatureTaps records "

@@ -186,3 +186,18 @@ def test_compile_prefix_is_accepted() -> None:
     with FeatureTaps(net, ["_orig_mod.block1", "_orig_mod.module.head"]) as taps:
         net(torch.randn(1, 1, 4, 4))
         assert set(taps.features()) == {"_orig_mod.block1", "_orig_mod.module.head"}
+
+
+def test_a_momentum_copy_made_while_tapped_does_not_write_into_the_taps():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    taps = FeatureTaps(net, ["0"])  # hooks attached at construction
+    momentum = MomentumEncoder(net)  # deep copy made while the hooks are attached
+    x_rec, x = torch.randn(3, 4), torch.randn(3, 4)
+    with taps:
+        net(x_rec)
+        with momentum.taps(["0"]) as k_taps:
+            momentum(x)
+        query, key = taps.features()["0"], k_taps.features()["0"]
+    torch.testing.assert_close(query, net[0](x_rec))
+    torch.testing.assert_close(key, momentum.module[0](x))
