@@ -6,9 +6,17 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+__all__ = ["gather_across_ranks", "is_distributed"]
+
 
 def is_distributed() -> bool:
-    """``True`` when a ``torch.distributed`` process group of more than one rank is running."""
+    """``True`` when a ``torch.distributed`` process group of more than one rank is running.
+
+    Example:
+        >>> from contradistinct.distributed import is_distributed
+        >>> is_distributed()
+        False
+    """
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 

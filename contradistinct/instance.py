@@ -122,9 +122,12 @@ class InstanceLoss(nn.Module):
                 f"{tuple(query.shape)} and key {tuple(key.shape)}"
             )
         key = F.normalize(key.detach().float(), dim=1)
-        all_keys = gather_across_ranks(key)
+        distributed = is_distributed()
+        # A collective only when this call needs other ranks' keys: a rank-local call
+        # (evaluation with enqueue=False) must not wait for ranks that never make it.
+        all_keys = gather_across_ranks(key) if enqueue or self.in_batch_negatives else key
         negatives, mask = self.queue()
-        if self.in_batch_negatives and is_distributed():
+        if self.in_batch_negatives and distributed:
             rank, batch = dist.get_rank(), key.shape[0]
             others = torch.cat([all_keys[: rank * batch], all_keys[(rank + 1) * batch :]])
             negatives = torch.cat([negatives, others])

@@ -91,8 +91,11 @@ def gradient_penalty(
     fake = check_min_rank(fake, "fake", 1)
     check_same_shape(real, "real", fake, "fake")
     check_nonempty_batch(real, "real")
+    # Under autocast a decoder's output is bf16 while the data stays float32: mix in the wider.
+    dtype = torch.promote_types(real.dtype, fake.dtype)
+    real, fake = real.detach().to(dtype), fake.detach().to(dtype)
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    alpha = torch.rand(shape, generator=generator, dtype=real.dtype, device=real.device)
-    mixed = torch.lerp(fake.detach(), real.detach(), alpha).requires_grad_(True)
+    alpha = torch.rand(shape, generator=generator, dtype=dtype, device=real.device)
+    mixed = torch.lerp(fake, real, alpha).requires_grad_(True)
     norms = _per_sample_grad_sq_norm(critic(mixed), mixed).add(1e-12).sqrt()
     return (norms - target).square().mean()

@@ -42,6 +42,16 @@ def test_gradient_penalty_trains_the_critic_only():
     assert real.grad is None and fake.grad is None
 
 
+def test_gradient_penalty_mixes_dtypes_under_autocast():
+    critic = torch.nn.Linear(6, 1)
+    real, fake = torch.randn(4, 6), torch.randn(4, 6).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        penalty = gradient_penalty(critic, real, fake)
+    assert penalty.dtype == torch.float32 and torch.isfinite(penalty)
+    penalty.backward()
+    assert critic.weight.grad is not None
+
+
 def test_r1_reference_value():
     x = torch.randn(6, 2, 2, requires_grad=True)
     logits = 3.0 * x.flatten(1).sum(1)
