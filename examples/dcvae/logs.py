@@ -27,12 +27,19 @@ class LossLog:
         self.counts: dict[str, int] = {}
         # (first non-finite step, index of its term in TERMS); -1 while everything is finite.
         self.first_bad = torch.full((2,), -1, dtype=torch.long, device=device)
+        # Term indices per set of logged names, built once: a host-to-device copy on every
+        # step would wait for the device.
+        self._term_indices: dict[tuple[str, ...], Tensor] = {}
 
     def add(self, logs: dict[str, Tensor], step: int) -> None:
         names = [name for name in TERMS if name in logs]
         values = torch.stack([logs[name].detach().float() for name in names])
         bad = ~torch.isfinite(values)
-        term = torch.tensor([TERMS.index(n) for n in names], device=values.device)
+        key = tuple(names)
+        if key not in self._term_indices:
+            indices = [TERMS.index(n) for n in names]
+            self._term_indices[key] = torch.tensor(indices, device=values.device)
+        term = self._term_indices[key]
         first_term = term[bad.int().argmax()]
         new = bad.any() & (self.first_bad[0] < 0)
         candidate = torch.stack([torch.full_like(first_term, step), first_term])
