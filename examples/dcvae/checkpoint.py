@@ -10,6 +10,7 @@ crash while saving leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -94,6 +95,31 @@ def rank_state(stream: BatchStream) -> dict[str, Any]:
     return {"rng": rng_state(), "data": stream.state_dict()}
 
 
+#: Settings a resumed run may change: length, logging, evaluation and where it runs. Every other
+#: setting shapes the training itself and must match the checkpoint's.
+RESUMABLE = frozenset(
+    {
+        "steps", "resume", "quiet", "threads", "device", "out", "checkpoint_every",
+        "eval_every", "log_every", "eval_samples", "feature_network", "feature_cache",
+    }
+)  # fmt: skip
+
+
+def check_same_config(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """Refuse to resume with settings that change the training (see :data:`RESUMABLE`)."""
+    differing = sorted(
+        key
+        for key in saved.keys() | current.keys()
+        if key not in RESUMABLE and saved.get(key) != current.get(key)
+    )
+    if differing:
+        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in differing)
+        raise CheckpointError(
+            f"--resume: {path} was written with other settings ({changes}); resume with the "
+            "flags of the original run (only the length, logging and evaluation may change)"
+        )
+
+
 def load(
     path: Path, trainer: Trainer, stream: BatchStream, rank: int
 ) -> tuple[int, list[dict[str, float]]]:
@@ -101,6 +127,7 @@ def load(
     if not path.is_file():
         raise CheckpointError(f"--resume: no checkpoint at {path}")
     payload = torch.load(path, map_location="cpu", weights_only=False)
+    check_same_config(json.loads(payload["config"]), json.loads(trainer.config.to_json()), path)
     ranks = payload["ranks"]
     if len(ranks) <= rank:
         raise CheckpointError(

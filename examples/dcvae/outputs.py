@@ -74,6 +74,14 @@ def plot_losses(history: list[dict[str, float]], path: Path) -> None:
     plt.close(figure)
 
 
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Drop the records written after ``last_step`` (a resumed run writes them again)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= last_step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
 def append_jsonl(path: Path, record: dict[str, object]) -> None:
     with path.open("a") as file:
         file.write(json.dumps(record, sort_keys=True) + "\n")

@@ -25,7 +25,7 @@ from config import Config, parse_config
 from data import BatchStream, DataError, load_images
 from evaluate import Evaluator
 from logs import LossLog, NonFiniteLoss
-from outputs import append_jsonl, plot_losses
+from outputs import append_jsonl, plot_losses, truncate_jsonl
 from step import Trainer
 from tqdm import tqdm
 
@@ -74,7 +74,9 @@ def run(config: Config) -> dict[str, float]:
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.to_json())
-        if not config.resume:
+        if config.resume:
+            truncate_jsonl(out / "metrics.jsonl", step)
+        else:
             (out / "metrics.jsonl").unlink(missing_ok=True)
     evaluator = Evaluator(trainer, images, out, config.seed)
     log = LossLog(device)

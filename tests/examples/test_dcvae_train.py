@@ -151,6 +151,23 @@ def test_resume_without_a_checkpoint_says_so(tiny_args: list[str]) -> None:
         main([*tiny_args, "--resume"])
 
 
+def test_resume_drops_metrics_written_after_the_checkpoint(tiny_args: list[str]) -> None:
+    out = Path(tiny_args[tiny_args.index("--out") + 1])
+    main([*tiny_args, "--steps", "4", "--eval-every", "2", "--checkpoint-every", "2"])
+    with (out / "metrics.jsonl").open("a") as file:  # as if the run died after evaluating step 6
+        file.write(json.dumps({"step": 6}) + "\n")
+    main([*tiny_args, "--steps", "6", "--eval-every", "2", "--checkpoint-every", "2", "--resume"])
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
+
+
+def test_resume_with_other_training_settings_is_refused(tiny_args: list[str]) -> None:
+    main([*tiny_args, "--steps", "2", "--eval-every", "100"])
+    with pytest.raises(SystemExit, match=r"other settings \(kl_weight: .* -> 0\.5\)"):
+        main([*tiny_args, "--steps", "4", "--eval-every", "100", "--kl-weight", "0.5",
+              "--resume"])  # fmt: skip
+
+
 def test_an_interrupted_save_leaves_the_previous_checkpoint(
     tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
