@@ -60,7 +60,7 @@ class Config:
     #: Decoder EMA used for evaluation; 0 evaluates the online decoder.
     ema: float = 0.999
     #: One reconstruction and one backward per generator iteration instead of the authors' two;
-    #: the KL term then enters once per iteration where the authors' order adds it in both sub-steps.
+    #: the KL term then enters once per iteration, where the authors' order adds it twice.
     fused: bool = False
     #: ProGAN growth: first resolution (``None``: 4), images per fade-in and per stabilisation.
     start_resolution: int | None = None
