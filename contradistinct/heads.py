@@ -301,11 +301,15 @@ class LocalPatchHead(nn.Module):
             generator if generator is not None else self.generator,
             query.device,
         )
-        return PatchPair(
-            self.projection(_gather_locations(query, positions)),
-            self.projection(_gather_locations(key, positions)),
-            positions,
-        )
+        return PatchPair(self.embed_at(query, positions), self.embed_at(key, positions), positions)
+
+    def embed_at(self, maps: Tensor, positions: Tensor) -> Tensor:
+        """Embed the ``C``-vectors of ``maps`` ``(B, C, H, W)`` at flat ``positions`` ``(B, L)``.
+
+        Returns ``(B * L, D)``, sample-major: the locations a :class:`PatchPair` reports can
+        be read again through another head (for example a momentum copy of this one).
+        """
+        return self.projection(_gather_locations(maps, positions))
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, dim={self.dim}, locations={self.locations}"

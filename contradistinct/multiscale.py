@@ -3,7 +3,7 @@ r"""Multi-scale instance loss of DC-VAE §4.2: one InfoNCE term per tapped layer
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from contradistinct._checks import check_non_negative, check_positive_int
 from contradistinct.heads import LocalPatchHead
 from contradistinct.instance import InstanceLoss
+from contradistinct.momentum import MomentumEncoder
 from contradistinct.queue import NegativeQueue
 
 
@@ -51,9 +52,14 @@ class MultiScaleContrastive(nn.Module):
     :math:`1/|A(t)|` (the official code's ``1 / len(layers)``) always sum to one; explicit
     ``weights`` are used as given for every active scale and are not renormalised.
 
-    Keys pass through the same heads as the queries, without gradient (:class:`InstanceLoss`
-    detaches them anyway); a :class:`LocalPatchHead` receives the query and key maps together,
-    so both are read at the same locations. Put ``parameters()`` (the heads, and learnable
+    By default keys pass through the same heads as the queries, without gradient
+    (:class:`InstanceLoss` detaches them anyway). With ``key_momentum=m`` they pass through a
+    :class:`~contradistinct.MomentumEncoder` copy of the heads instead, moved towards the online
+    heads by :math:`\xi \leftarrow m\xi + (1 - m)\theta` at each training-mode call before the
+    keys are embedded: in the authors' code the heads sit inside the discriminator, so its
+    momentum copy embeds the keys with momentum heads, which keeps the queued keys consistent
+    (MoCo's reason for the momentum encoder). A :class:`LocalPatchHead` reads the query and key
+    maps at the same locations either way. Put ``parameters()`` (the heads, and learnable
     temperatures) in the optimiser that minimises this loss; in the authors' code that is the
     discriminator's trunk together with the encoder and decoder.
 
@@ -77,6 +83,10 @@ class MultiScaleContrastive(nn.Module):
         learnable_temperature: passed to each :class:`InstanceLoss`.
         in_batch_negatives: passed to each :class:`InstanceLoss`.
         queue_init: passed to each :class:`InstanceLoss`.
+        key_momentum: embed keys through a momentum copy of the heads with this momentum
+            (0.999 in the paper); ``None`` embeds them through the online heads. The heads'
+            parameters must exist at construction (give a ``DeepSupervisionHead`` its
+            ``spatial_size``).
 
     Shapes:
         ``query_features`` and ``key_features`` map each layer name to the features its head
@@ -119,6 +129,7 @@ class MultiScaleContrastive(nn.Module):
         learnable_temperature: bool = False,
         in_batch_negatives: bool = False,
         queue_init: str = "empty",
+        key_momentum: float | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(heads, Mapping) or len(heads) == 0:
@@ -136,6 +147,21 @@ class MultiScaleContrastive(nn.Module):
         self.start_steps = _per_scale_start_steps(start_steps, self.names)
         # A ModuleList rather than a ModuleDict: layer names contain dots ("blocks.2").
         self._heads = nn.ModuleList(heads.values())
+        self.key_heads: MomentumEncoder | None = None
+        if key_momentum is not None:
+            lazy = [
+                name
+                for name, head in heads.items()
+                if any(
+                    isinstance(p, nn.parameter.UninitializedParameter) for p in head.parameters()
+                )
+            ]
+            if lazy:
+                raise ValueError(
+                    f"key_momentum needs heads whose parameters exist at construction; {lazy} "
+                    "are lazy (give a DeepSupervisionHead its spatial_size)"
+                )
+            self.key_heads = MomentumEncoder(self._heads, momentum=key_momentum)
         self._instance_losses = nn.ModuleList(
             InstanceLoss(
                 _head_dim(name, head, dim),
@@ -184,6 +210,8 @@ class MultiScaleContrastive(nn.Module):
         _check_features(query_features, "query_features", self.names)
         _check_features(key_features, "key_features", self.names)
         step = self._check_step(step)
+        if self.key_heads is not None and self.training:
+            self.key_heads.update()
         num_active: int | Tensor
         if isinstance(step, Tensor):
             out, num_active = self._masked(query_features, key_features, step, enqueue)
@@ -208,11 +236,13 @@ class MultiScaleContrastive(nn.Module):
         num_active = sum(active)
         total = zero
         losses, accuracies, weights = {}, {}, {}
-        for (name, head, criterion), is_active in zip(self._scales(), active, strict=True):
+        for (name, head, key_head, criterion), is_active in zip(
+            self._scales(), active, strict=True
+        ):
             if not is_active:
                 losses[name], accuracies[name], weights[name] = zero, zero, zero
                 continue
-            query, key = _embed(name, head, query_features[name], key_features[name])
+            query, key = _embed(name, head, key_head, query_features[name], key_features[name])
             loss = criterion(query, key, enqueue=enqueue)
             weight = 1.0 / num_active if self.weights is None else self.weights[name]
             total = total + weight * loss
@@ -235,9 +265,9 @@ class MultiScaleContrastive(nn.Module):
         active = {name: step >= self.start_steps[name] for name in self.names}
         num_active = torch.stack(list(active.values())).sum().clamp(min=1)
         losses, accuracies, weights = {}, {}, {}
-        for name, head, criterion in self._scales():
+        for name, head, key_head, criterion in self._scales():
             is_active = active[name]
-            query, key = _embed(name, head, query_features[name], key_features[name])
+            query, key = _embed(name, head, key_head, query_features[name], key_features[name])
             loss = criterion(query, key, enqueue=False)
             if enqueue:
                 _enqueue_where(criterion.queue, key, is_active)
@@ -248,8 +278,12 @@ class MultiScaleContrastive(nn.Module):
         total = torch.stack([weights[name] * losses[name] for name in self.names]).sum()
         return MultiScaleOutput(total, losses, accuracies, weights), num_active
 
-    def _scales(self) -> list[tuple[str, nn.Module, InstanceLoss]]:
-        return list(zip(self.names, self._heads, self._instance_losses, strict=True))  # type: ignore[arg-type]
+    def _scales(self) -> list[tuple[str, nn.Module, nn.Module, InstanceLoss]]:
+        key_heads = (
+            self._heads if self.key_heads is None else cast(nn.ModuleList, self.key_heads.module)
+        )
+        scales = zip(self.names, self._heads, key_heads, self._instance_losses, strict=True)
+        return list(scales)  # type: ignore[arg-type]
 
     def _check_step(self, step: object) -> int | Tensor | None:
         if step is None:
@@ -281,15 +315,20 @@ class MultiScaleContrastive(nn.Module):
         return ", ".join(parts)
 
 
-def _embed(name: str, head: nn.Module, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor]:
-    """Project both sides through the scale's head; the key side carries no gradient."""
+def _embed(
+    name: str, head: nn.Module, key_head: nn.Module, query: Tensor, key: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Project the query through the head and the key through ``key_head``, without gradient."""
     try:
         if isinstance(head, LocalPatchHead):
             pair = head(query, key.detach())
-            return pair.query, pair.key
+            if key_head is head:
+                return pair.query, pair.key
+            with torch.no_grad():
+                return pair.query, cast(LocalPatchHead, key_head).embed_at(key, pair.locations)
         embedded_query = head(query)
         with torch.no_grad():
-            embedded_key = head(key)
+            embedded_key = key_head(key)
     except (TypeError, ValueError) as error:
         raise type(error)(
             f"the features of layer {name!r} do not fit its {type(head).__name__}: {error}"

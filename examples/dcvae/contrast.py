@@ -84,4 +84,11 @@ def build_contrastive(config: Config, networks: Networks) -> MultiScaleContrasti
             spectral_norm(head.linear)
             heads[name] = head
     start = {layers[-1]: config.local_patch_after} if config.local_patch_after is not None else None
-    return MultiScaleContrastive(heads, config.queue_size, config.temperature, start_steps=start)
+    # Keys through momentum copies of the heads, as the authors' heads sit inside D's copy.
+    return MultiScaleContrastive(
+        heads,
+        config.queue_size,
+        config.temperature,
+        start_steps=start,
+        key_momentum=config.momentum,
+    )

@@ -77,7 +77,7 @@ class Trainer(nn.Module):
         self.eg_params: list[Tensor] = [*nets.encoder.parameters(), *nets.decoder.parameters()]
         self.d_params: list[Tensor] = [*nets.discriminator.parameters()]
         if self.ielbo is not None:
-            self.d_params += [*self.ielbo.parameters()]
+            self.d_params += [p for p in self.ielbo.parameters() if p.requires_grad]
         adam = dict(lr=config.lr, betas=config.betas)
         self.opt_eg = torch.optim.Adam(self.eg_params, **adam)  # type: ignore[arg-type]
         self.opt_d = torch.optim.Adam(self.d_params, **adam)  # type: ignore[arg-type]

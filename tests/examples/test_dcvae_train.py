@@ -206,7 +206,12 @@ def test_which_parameters_each_step_trains(tiny_args: list[str], fused: bool) ->
     # The D step's fakes carry no graph: nothing reaches the encoder or decoder.
     assert _grads(trainer.eg_params) == {False}
     assert True in _grads(list(trainer.networks.discriminator.parameters()))
-    heads = list(trainer.ielbo.parameters())  # type: ignore[union-attr]
+    # The trainable heads (and temperatures); the momentum copies of the heads never get a grad.
+    contrast = trainer.ielbo.parameters()  # type: ignore[union-attr]
+    heads, key_heads = [], []
+    for p in contrast:
+        (heads if p.requires_grad else key_heads).append(p)
+    assert key_heads, "the keys go through momentum copies of the heads"
     if fused:
         trainer.generator_iteration(x, growth)
         assert _grads(trainer.eg_params + heads) == {True}
@@ -222,5 +227,5 @@ def test_which_parameters_each_step_trains(tiny_args: list[str], fused: bool) ->
         assert _grads(heads) == {True}
     # The momentum copy and the decoder EMA never receive gradients.
     assert trainer.momentum is not None and trainer.decoder_ema is not None
-    frozen = [*trainer.momentum.parameters(), *trainer.decoder_ema.parameters()]
+    frozen = [*trainer.momentum.parameters(), *trainer.decoder_ema.parameters(), *key_heads]
     assert all(p.grad is None and not p.requires_grad for p in frozen)

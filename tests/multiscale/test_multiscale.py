@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -296,3 +297,61 @@ def test_accuracy_is_one_when_queries_equal_keys() -> None:
         same = features(seed)
         contrast(same, same)
     assert contrast.accuracy.item() == 1.0
+
+
+def test_key_momentum_embeds_keys_through_a_momentum_copy_of_the_heads():
+    torch.manual_seed(0)
+    heads = {
+        "block1": DeepSupervisionHead(in_channels=4, dim=8, spatial_size=4),
+        "pool": ProjectionHead(in_features=4, dim=8),
+        "patch": LocalPatchHead(in_channels=4, dim=8),
+    }
+    contrast = MultiScaleContrastive(heads, queue_size=16, key_momentum=0.5)
+    assert contrast.key_heads is not None
+    copies = dict(zip(contrast.names, contrast.key_heads.module, strict=True))
+    with torch.no_grad():  # the online heads move; the copies follow only by momentum
+        for head in contrast.heads.values():
+            for p in head.parameters():
+                p.add_(1.0)
+    before = {n: [p.clone() for p in c.parameters()] for n, c in copies.items()}
+    q = {
+        "block1": torch.randn(3, 4, 4, 4),
+        "pool": torch.randn(3, 4),
+        "patch": torch.randn(3, 4, 4, 4),
+    }
+    k = {
+        "block1": torch.randn(3, 4, 4, 4),
+        "pool": torch.randn(3, 4),
+        "patch": torch.randn(3, 4, 4, 4),
+    }
+    contrast(q, k)
+    for name, momentum_head in copies.items():
+        online = list(contrast.heads[name].parameters())
+        pairs = zip(before[name], momentum_head.parameters(), online, strict=True)
+        for b, p, o in pairs:
+            torch.testing.assert_close(p, 0.5 * b + 0.5 * o)  # one update, before the keys
+        assert all(not p.requires_grad for p in momentum_head.parameters())
+    # The queued keys are the momentum heads' embeddings, not the online heads'.
+    queued = contrast.instance_losses["pool"].queue.keys[:3]
+    torch.testing.assert_close(queued, F.normalize(copies["pool"](k["pool"]), dim=1))
+    assert not torch.allclose(queued, F.normalize(contrast.heads["pool"](k["pool"]), dim=1))
+
+
+def test_key_momentum_is_saved_and_skipped_in_eval_mode():
+    heads = {"pool": ProjectionHead(in_features=4, dim=8)}
+    contrast = MultiScaleContrastive(heads, queue_size=16, key_momentum=0.9)
+    assert any(name.startswith("key_heads.") for name in contrast.state_dict())
+    contrast.eval()
+    frozen = [p.clone() for p in contrast.key_heads.module.parameters()]
+    with torch.no_grad():
+        next(contrast.heads["pool"].parameters()).add_(1.0)
+    contrast({"pool": torch.randn(2, 4)}, {"pool": torch.randn(2, 4)})
+    for a, b in zip(frozen, contrast.key_heads.module.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_key_momentum_refuses_lazy_heads():
+    with pytest.raises(ValueError, match=r"\['block1'\] are lazy"):
+        MultiScaleContrastive(
+            {"block1": DeepSupervisionHead(in_channels=4, dim=8)}, queue_size=8, key_momentum=0.9
+        )
