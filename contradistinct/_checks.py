@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
 
@@ -86,23 +85,6 @@ def check_positive_int(value: object, name: str) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return value
-
-
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def reduce(per_sample: Tensor, reduction: str) -> Tensor:
-    """Reduce a ``(B,)`` tensor of per-sample values over the batch."""
-    if reduction == "mean":
-        return per_sample.mean()
-    if reduction == "sum":
-        return per_sample.sum()
-    return per_sample
-
-
-def as_float32(tensor: Tensor) -> Tensor:
-    """Upcast half-precision inputs so the loss math runs in float32; keep float64 as it is."""
-    return tensor if tensor.dtype == torch.float64 else tensor.float()
 
 
 def check_same_batch(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from contradistinct._checks import (
-    as_float32,
-    check_choice,
-    check_floating,
-    check_nonempty_batch,
-)
+from contradistinct._checks import check_choice, check_floating, check_nonempty_batch
+from contradistinct._precision import as_float32
 
 GAN_KINDS = ("hinge", "nonsaturating", "wasserstein", "least_squares")
 

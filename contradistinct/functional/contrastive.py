@@ -6,14 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contradistinct._checks import (
-    REDUCTIONS,
-    check_choice,
-    check_nonempty_batch,
-    check_positive,
-    check_rank,
-    check_tensor,
-)
+from contradistinct._checks import check_nonempty_batch, check_positive, check_rank, check_tensor
+from contradistinct._reduction import check_reduction
 
 
 def _check_temperature(temperature: float | Tensor) -> None:
@@ -169,7 +163,7 @@ def info_nce(
         >>> torch.allclose(loss, torch.tensor(math.log(4.0)))
         True
     """
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     logits = info_nce_logits(
         query,
         positive,

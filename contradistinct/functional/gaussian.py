@@ -5,15 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contradistinct._checks import (
-    REDUCTIONS,
-    as_float32,
-    check_choice,
-    check_min_rank,
-    check_nonempty_batch,
-    check_same_shape,
-    reduce,
-)
+from contradistinct._checks import check_min_rank, check_nonempty_batch, check_same_shape
+from contradistinct._precision import as_float32
+from contradistinct._reduction import check_reduction, reduce
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -50,7 +44,7 @@ def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: str = "mean") -> Tenso
     logvar = check_min_rank(logvar, "logvar", 2)
     check_same_shape(mu, "mu", logvar, "logvar")
     check_nonempty_batch(mu, "mu")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     mu, logvar = as_float32(mu), as_float32(logvar)
     per_element = mu.square() + torch.expm1(logvar) - logvar
     per_sample = 0.5 * per_element.flatten(1).sum(dim=1)

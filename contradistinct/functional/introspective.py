@@ -19,16 +19,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contradistinct._checks import (
-    REDUCTIONS,
-    as_float32,
     check_choice,
     check_min_rank,
     check_non_negative,
     check_positive,
     check_same_batch,
     check_same_shape,
-    reduce,
 )
+from contradistinct._precision import as_float32
+from contradistinct._reduction import check_reduction, reduce
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.reconstruction import RECONSTRUCTION_KINDS, reconstruction_loss
 
@@ -90,7 +89,7 @@ def negative_elbo(
     """
     beta_rec = check_non_negative(beta_rec, "beta_rec")
     beta_kl = check_non_negative(beta_kl, "beta_kl")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     reconstruction = check_min_rank(reconstruction, "reconstruction", 1)
     mu = check_min_rank(mu, "mu", 2)
     check_same_batch(reconstruction, "reconstruction", mu, "mu")
@@ -145,7 +144,7 @@ def exp_elbo(
         )
     scale = check_positive(scale, "scale")
     alpha = check_positive(alpha, "alpha")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     exponent = -alpha * scale * as_float32(negative_elbo)
     finfo = torch.finfo(exponent.dtype)
     log_max = math.log(finfo.max) - 1.0

@@ -11,15 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contradistinct._checks import (
-    REDUCTIONS,
-    as_float32,
-    check_choice,
-    check_positive,
-    check_rank,
-    check_same_shape,
-    reduce,
-)
+from contradistinct._checks import check_positive, check_rank, check_same_shape
+from contradistinct._precision import as_float32
+from contradistinct._reduction import check_reduction, reduce
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.reconstruction import reconstruction_loss
 
@@ -72,7 +66,7 @@ def pga_encoder_nll(z: Tensor, *, reduction: str = "mean") -> Tensor:
         tensor(2.)
     """
     z = check_rank(z, "z", 2, "(B, H)")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     per_sample = 0.5 * as_float32(z).square().mean(dim=1)
     return reduce(per_sample, reduction)
 
@@ -134,7 +128,7 @@ def pga_decoder_nll(
     delta = check_rank(delta, "delta", 2, "(B, H)")
     check_same_shape(h_perturbed, "h_perturbed", h, "h")
     check_same_shape(h, "h", delta, "delta")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     h_perturbed, h, delta = as_float32(h_perturbed), as_float32(h), as_float32(delta)
     tiny = torch.finfo(h.dtype).tiny
     moved = (h_perturbed - h).square().sum(dim=1).clamp_min(tiny)
@@ -178,7 +172,7 @@ def pga_vae_loss(
         tensor(6.)
     """
     sigma = check_positive(sigma, "sigma")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     likelihood = latent_reconstruction_loss(z_rec, z_hat, reduction="none") / sigma**2
     mu = check_rank(mu, "mu", 2, "(B, H)")
     check_same_shape(mu, "mu", z_hat, "z_hat")

@@ -6,14 +6,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contradistinct._checks import (
-    REDUCTIONS,
-    as_float32,
     check_choice,
     check_min_rank,
     check_nonempty_batch,
     check_same_shape,
-    reduce,
 )
+from contradistinct._precision import as_float32
+from contradistinct._reduction import check_reduction, reduce
 
 RECONSTRUCTION_KINDS = ("mse", "bce")
 
@@ -46,7 +45,7 @@ def reconstruction_loss(
     check_same_shape(input, "input", target, "target")
     check_nonempty_batch(input, "input")
     check_choice(kind, "kind", RECONSTRUCTION_KINDS)
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     input, target = as_float32(input), as_float32(target)
     if kind == "mse":
         per_element = (input - target).square()

@@ -9,15 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from contradistinct._checks import (
-    REDUCTIONS,
-    as_float32,
-    check_choice,
     check_min_rank,
     check_nonempty_batch,
     check_rank,
     check_same_shape,
-    reduce,
 )
+from contradistinct._precision import as_float32
+from contradistinct._reduction import check_reduction, reduce
 from contradistinct.metrics._modes import evaluation_mode
 
 
@@ -54,7 +52,7 @@ def pixel_distance(x: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
     y = check_min_rank(y, "y", 2)
     check_same_shape(x, "x", y, "y")
     check_nonempty_batch(x, "x")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     return reduce(_per_sample_mse(x, y), reduction)
 
 
@@ -137,7 +135,7 @@ def perceptual_distance(
     y = check_rank(y, "y", 4, "(B, C, H, W)")
     check_same_shape(x, "x", y, "y")
     check_nonempty_batch(x, "x")
-    check_choice(reduction, "reduction", REDUCTIONS)
+    check_reduction(reduction)
     if not isinstance(feature_extractor, nn.Module):
         raise TypeError(
             f"feature_extractor must be an nn.Module, got {type(feature_extractor).__name__}"
