@@ -20,7 +20,7 @@ def main(readme: Path, repository: Path) -> None:
 
     installed = Path(contradistinct.__file__).resolve().parent
     if repository.resolve() in installed.parents:
-        raise SystemExit(f"contradistinct was imported from the repository ({installed}), not the wheel")
+        raise SystemExit(f"contradistinct came from the repository ({installed}), not the wheel")
     if not (installed / "py.typed").is_file():
         raise SystemExit(f"the wheel has no py.typed marker in {installed}")
     names = 0
