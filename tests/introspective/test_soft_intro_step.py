@@ -9,9 +9,13 @@ import torch
 from torch import nn
 
 from contradistinct.functional import (
+    ReencodedBatch,
     gaussian_kl,
+    intro_vae_decoder_loss,
+    intro_vae_encoder_loss,
     reconstruction_loss,
     reparameterize,
+    soft_intro_decoder_loss,
     soft_intro_encoder_loss,
 )
 from contradistinct.introspective import IntroVAELoss, SoftIntroVAELoss, soft_intro_step
@@ -62,19 +66,44 @@ def test_module_scale_defaults_to_inverse_input_dim() -> None:
 
 def test_module_matches_functional_and_bce_maps_targets_to_data() -> None:
     g = torch.Generator().manual_seed(0)
-    r = lambda *s: torch.randn(s, generator=g)  # noqa: E731
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=g)
+
     x, x_rec, mu, logvar = torch.rand(4, 3), r(4, 3), r(4, 2), r(4, 2)
-    branch = {
-        "fake": r(4, 3), "fake_rec": r(4, 3), "fake_mu": r(4, 2), "fake_logvar": r(4, 2),
-        "rec_rec": r(4, 3), "rec_mu": r(4, 2), "rec_logvar": r(4, 2),
-    }  # fmt: skip
-    loss = SoftIntroVAELoss(beta_rec=0.2, beta_kl=0.3, beta_neg=0.9, recon="bce")
-    expected = soft_intro_encoder_loss(
-        x, x_rec, mu, logvar, **{**branch, "fake": torch.sigmoid(branch["fake"])},
-        rec=torch.sigmoid(x_rec), beta_rec=0.2, beta_kl=0.3, beta_neg=0.9, scale=1 / 3,
-        kind="bce",
-    )  # fmt: skip
-    torch.testing.assert_close(loss.encoder_loss(x, x_rec, mu, logvar, **branch), expected)
+    fake = ReencodedBatch(r(4, 3), r(4, 2), r(4, 2), r(4, 3))
+    rec = ReencodedBatch(x_rec, r(4, 2), r(4, 2), r(4, 3))
+    as_data = {
+        "fake": fake._replace(decoded=torch.sigmoid(fake.decoded)),
+        "rec": rec._replace(decoded=torch.sigmoid(x_rec)),
+    }
+    settings = {"beta_rec": 0.2, "beta_kl": 0.3, "scale": 1 / 3, "recon": "bce"}
+    loss = SoftIntroVAELoss(beta_neg=0.9, gamma_r=0.1, **settings)
+    expected = soft_intro_encoder_loss(x_rec, x, mu, logvar, beta_neg=0.9, **as_data, **settings)
+    torch.testing.assert_close(
+        loss.encoder_loss(x_rec, x, mu, logvar, fake=fake, rec=rec), expected
+    )
+    expected = soft_intro_decoder_loss(x_rec, x, gamma_r=0.1, **as_data, **settings)
+    torch.testing.assert_close(loss.decoder_loss(x_rec, x, fake=fake, rec=rec), expected)
+
+
+def test_intro_vae_module_matches_functional() -> None:
+    g = torch.Generator().manual_seed(1)
+    x, x_rec = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    mu, logvar = torch.randn(4, 2, generator=g), torch.randn(4, 2, generator=g)
+    posteriors = {"fake_posterior": (mu.flip(0), logvar), "rec_posterior": (mu + 1, logvar)}
+    weights = {"recon_weight": 0.5, "kl_weight": 0.25}
+    loss = IntroVAELoss(margin=3.0, neg_weight=2.0, **weights)
+    torch.testing.assert_close(
+        loss.encoder_loss(x_rec, x, mu, logvar, **posteriors),
+        intro_vae_encoder_loss(
+            x_rec, x, mu, logvar, margin=3.0, neg_weight=2.0, **posteriors, **weights
+        ),
+    )
+    torch.testing.assert_close(
+        loss.decoder_loss(x_rec, x, **posteriors),
+        intro_vae_decoder_loss(x_rec, x, **posteriors, **weights),
+    )
 
 
 def test_bad_settings() -> None:
@@ -91,7 +120,7 @@ def test_bad_settings() -> None:
 def test_step_rejects_an_encoder_without_logvar() -> None:
     encoder, decoder = nn.Linear(3, 2), nn.Linear(2, 3)
     opt = torch.optim.SGD([*encoder.parameters(), *decoder.parameters()], lr=0.1)
-    with pytest.raises(TypeError, match="mu, logvar"):
+    with pytest.raises(TypeError, match=r"encoder\(x\) must be a \(mu, logvar\) pair.*got Tensor"):
         soft_intro_step(encoder, decoder, torch.zeros(4, 3), opt, opt, SoftIntroVAELoss(1, 1, 1))
 
 
