@@ -9,6 +9,7 @@ from contradistinct.functional.adversarial import (
 from contradistinct.functional.contrastive import contrastive_accuracy, info_nce, info_nce_logits
 from contradistinct.functional.gaussian import gaussian_kl, reparameterize
 from contradistinct.functional.introspective import (
+    ReencodedBatch,
     exp_elbo,
     intro_vae_decoder_loss,
     intro_vae_encoder_loss,
@@ -27,6 +28,7 @@ from contradistinct.functional.pga import (
 from contradistinct.functional.reconstruction import reconstruction_loss
 
 __all__ = [
+    "ReencodedBatch",
     "contrastive_accuracy",
     "discriminator_loss",
     "exp_elbo",

@@ -2,17 +2,19 @@
 
 Equation numbers refer to the Soft-IntroVAE paper (Daniel & Tamar, CVPR 2021): Eq. 1 (ELBO),
 Eq. 2 (IntroVAE), Eq. 4 and Algorithm 1 (Soft-IntroVAE). Where the paper is silent the forms
-follow the authors' public implementation (recorded in the project's design notes, §2.6).
+follow the authors' code, github.com/taldatech/soft-intro-vae-pytorch
+(``soft_intro_vae_2d/train_soft_intro_vae_2d.py`` and ``soft_intro_vae/train_soft_intro_vae.py``),
+and for IntroVAE the code of its authors, github.com/hhb072/IntroVAE (``main.py``).
 
-Naming convention of the re-encoding branches: ``fake`` is a decoded prior sample
-:math:`D(z_f)`, ``rec`` a reconstruction :math:`D(E(x))` used as an input; ``fake_mu`` /
-``fake_logvar`` (``rec_mu`` / ``rec_logvar``) are what the encoder returns for it and
-``fake_rec`` (``rec_rec``) is the decoder's output for a latent drawn from that posterior.
+Every loss takes the prediction before the target (``x_rec, x``). A generated batch that the
+encoder scores, a decoded prior sample :math:`x_f = D(z_f)` (``fake``) or a reconstruction
+:math:`x_r = D(z)` (``rec``), comes as one :class:`ReencodedBatch`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,38 +28,93 @@ from contradistinct._checks import (
     check_same_batch,
     check_same_shape,
 )
+from contradistinct._posterior import as_posterior, describe
 from contradistinct._precision import as_float32
 from contradistinct._reduction import check_reduction, reduce
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.reconstruction import RECONSTRUCTION_KINDS, reconstruction_loss
 
 
-def _check_elbo_inputs(**named: Tensor) -> None:
-    """Check each (reconstruction, target, mu, logvar) group under the caller's names."""
-    names = list(named)
-    for i in range(0, len(names), 4):
-        rec_name, target_name, mu_name, logvar_name = names[i : i + 4]
-        reconstruction = check_min_rank(named[rec_name], rec_name, 1)
-        target = check_min_rank(named[target_name], target_name, 1)
-        mu = check_min_rank(named[mu_name], mu_name, 2)
-        logvar = check_min_rank(named[logvar_name], logvar_name, 2)
-        check_same_shape(reconstruction, rec_name, target, target_name)
-        check_same_shape(mu, mu_name, logvar, logvar_name)
-        check_same_batch(reconstruction, rec_name, mu, mu_name)
+class ReencodedBatch(NamedTuple):
+    r"""A decoded batch passed through the encoder again and decoded once more.
+
+    Soft-IntroVAE scores what the decoder produced, a decoded prior sample
+    :math:`x_f = D(z_f)` or a reconstruction :math:`x_r`, by its ELBO: the encoder re-encodes
+    it to :math:`q(z \mid x_f)` and the decoder reconstructs it from a draw
+    :math:`z' \sim q(z \mid x_f)` (Algorithm 1, lines 9–10 and 18–19). These four tensors are
+    that branch.
+
+    For the functions of :mod:`contradistinct.functional` ``decoded`` is in data space
+    (probabilities for ``recon="bce"``); the methods of
+    :class:`~contradistinct.introspective.SoftIntroVAELoss` take the raw decoder output and
+    map it themselves. ``reconstruction`` is always the raw decoder output (logits for
+    ``"bce"``). Which of them keep their graph depends on the step (see
+    :func:`~contradistinct.introspective.soft_intro_step`).
+
+    Example:
+        >>> import torch
+        >>> from contradistinct.functional import ReencodedBatch
+        >>> fake = ReencodedBatch(torch.zeros(4, 2), torch.zeros(4, 3), torch.zeros(4, 3),
+        ...                       torch.ones(4, 2))
+        >>> fake.mu.shape, fake.reconstruction.shape
+        (torch.Size([4, 3]), torch.Size([4, 2]))
+    """
+
+    decoded: Tensor
+    r"""The decoded batch :math:`x_f` (or :math:`x_r`), ``(B', *)``."""
+    mu: Tensor
+    r"""Posterior means of its re-encoding :math:`q(z \mid x_f)`, ``(B', D)``."""
+    logvar: Tensor
+    """Their log-variances, ``(B', D)``."""
+    reconstruction: Tensor
+    r"""The decoder's output :math:`D(z')` for :math:`z' \sim q(z \mid x_f)`, like ``decoded``."""
+
+
+def check_reencoded(batch: object, name: str) -> ReencodedBatch:
+    """Refuse anything but a :class:`ReencodedBatch` of consistent shapes, naming its fields."""
+    if not isinstance(batch, ReencodedBatch):
+        raise TypeError(
+            f"{name} must be a ReencodedBatch(decoded, mu, logvar, reconstruction), got "
+            f"{describe(batch)}"
+        )
+    _check_autoencoded(
+        batch.reconstruction, batch.decoded, batch.mu, batch.logvar,
+        names=(f"{name}.reconstruction", f"{name}.decoded", f"{name}.mu", f"{name}.logvar"),
+    )  # fmt: skip
+    return batch
+
+
+def _check_autoencoded(
+    prediction: Tensor, target: Tensor, mu: Tensor, logvar: Tensor, *, names: tuple[str, ...]
+) -> None:
+    """Check one (prediction, target, mu, logvar) group under the caller's names."""
+    prediction_name, target_name, mu_name, logvar_name = names
+    prediction = check_min_rank(prediction, prediction_name, 1)
+    target = check_min_rank(target, target_name, 1)
+    mu = check_min_rank(mu, mu_name, 2)
+    logvar = check_min_rank(logvar, logvar_name, 2)
+    check_same_shape(prediction, prediction_name, target, target_name)
+    check_same_shape(mu, mu_name, logvar, logvar_name)
+    check_same_batch(prediction, prediction_name, mu, mu_name)
+
+
+def _check_real(x_rec: Tensor, x: Tensor) -> None:
+    x_rec = check_min_rank(x_rec, "x_rec", 1)
+    check_same_shape(x_rec, "x_rec", check_min_rank(x, "x", 1), "x")
 
 
 def negative_elbo(
-    reconstruction: Tensor,
+    input: Tensor,
     target: Tensor,
     mu: Tensor,
     logvar: Tensor,
     *,
-    beta_rec: float = 1.0,
-    beta_kl: float = 1.0,
-    kind: str = "mse",
+    recon_weight: float = 1.0,
+    kl_weight: float = 1.0,
+    recon: str = "mse",
     reduction: str = "mean",
 ) -> Tensor:
-    r"""The β-weighted negative ELBO of Soft-IntroVAE §5 (Eq. 1 with β-VAE weights).
+    r"""The weighted negative ELBO of Soft-IntroVAE §5 (Eq. 1 with β-VAE weights).
 
     .. math::
 
@@ -68,34 +125,36 @@ def negative_elbo(
     with :math:`\ell_{rec}` the reconstruction error summed over data dimensions
     (:func:`~contradistinct.functional.reconstruction_loss`) and the KL summed over latent
     dimensions (:func:`~contradistinct.functional.gaussian_kl`). It is never negative.
+    ``recon_weight`` and ``kl_weight`` are the paper's :math:`\beta_{rec}` and
+    :math:`\beta_{kl}`.
 
     Args:
-        reconstruction: decoder outputs :math:`\hat x` (logits for ``kind="bce"``), ``(B, *)``.
-        target: inputs :math:`x`, same shape as ``reconstruction``.
+        input: decoder outputs :math:`\hat x` (logits for ``recon="bce"``), ``(B, *)``.
+        target: inputs :math:`x`, same shape as ``input``.
         mu: posterior means, ``(B, D)``.
         logvar: posterior log-variances, ``(B, D)``.
-        beta_rec: weight :math:`\beta_{rec} \ge 0` of the reconstruction term.
-        beta_kl: weight :math:`\beta_{kl} \ge 0` of the KL term.
-        kind: ``"mse"`` or ``"bce"``.
+        recon_weight: :math:`\beta_{rec} \ge 0`, weight of the reconstruction term.
+        kl_weight: :math:`\beta_{kl} \ge 0`, weight of the KL term.
+        recon: ``"mse"`` or ``"bce"``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(B,)``).
 
     Example:
         >>> import torch
         >>> from contradistinct.functional import negative_elbo
         >>> x = torch.zeros(2, 3)
-        >>> negative_elbo(x + 1, x, torch.ones(2, 4), torch.zeros(2, 4), beta_rec=0.5,
+        >>> negative_elbo(x + 1, x, torch.ones(2, 4), torch.zeros(2, 4), recon_weight=0.5,
         ...               reduction="none")
         tensor([3.5000, 3.5000])
     """
-    beta_rec = check_non_negative(beta_rec, "beta_rec")
-    beta_kl = check_non_negative(beta_kl, "beta_kl")
+    recon_weight = check_non_negative(recon_weight, "recon_weight")
+    kl_weight = check_non_negative(kl_weight, "kl_weight")
     check_reduction(reduction)
-    reconstruction = check_min_rank(reconstruction, "reconstruction", 1)
+    input = check_min_rank(input, "input", 1)
     mu = check_min_rank(mu, "mu", 2)
-    check_same_batch(reconstruction, "reconstruction", mu, "mu")
-    rec = reconstruction_loss(reconstruction, target, kind=kind, reduction="none")
+    check_same_batch(input, "input", mu, "mu")
+    rec = reconstruction_loss(input, target, recon=recon, reduction="none")
     kl = gaussian_kl(mu, logvar, reduction="none")
-    return reduce(beta_rec * rec + beta_kl * kl, reduction)
+    return reduce(recon_weight * rec + kl_weight * kl, reduction)
 
 
 def exp_elbo(
@@ -160,24 +219,19 @@ def exp_elbo(
 
 
 def soft_intro_encoder_loss(
-    x: Tensor,
     x_rec: Tensor,
+    x: Tensor,
     mu: Tensor,
     logvar: Tensor,
     *,
-    fake: Tensor,
-    fake_rec: Tensor,
-    fake_mu: Tensor,
-    fake_logvar: Tensor,
-    rec: Tensor,
-    rec_rec: Tensor,
-    rec_mu: Tensor,
-    rec_logvar: Tensor,
+    fake: ReencodedBatch,
+    rec: ReencodedBatch,
     beta_rec: float,
     beta_kl: float,
     beta_neg: float,
     scale: float,
-    kind: str = "mse",
+    recon: str = "mse",
+    detach_rec_target: bool = False,
 ) -> Tensor:
     r"""Soft-IntroVAE encoder loss (Eq. 4 with α = 2, Algorithm 1 lines 7–14).
 
@@ -189,84 +243,90 @@ def soft_intro_encoder_loss(
 
     where :math:`n` is :func:`negative_elbo`, bars are batch means and the expELBO is applied to
     decoded prior samples :math:`x_f` *and* to reconstructions :math:`x_r`, averaged (0.25 each
-    overall), as in the authors' implementation. ``fake`` and ``rec`` are detached where they
-    serve as reconstruction targets.
+    overall), as in the authors' code. The weights keep the paper's names (:math:`\beta_{rec}`,
+    :math:`\beta_{kl}`, :math:`\beta_{neg}` of §5 and Algorithm 1): they are the published
+    hyperparameters, quoted per data set.
+
+    ``fake.decoded`` is detached where it serves as a reconstruction target. ``rec.decoded``
+    keeps its graph there by default: the authors' code compares the re-encoded
+    reconstruction with the reconstruction itself, so with the decoder frozen the expELBO of
+    reconstructions also reaches the encoder through the posterior draw :math:`z` that produced
+    :math:`x_r`. Algorithm 1 re-encodes only prior samples and is silent on this term;
+    ``detach_rec_target=True`` cuts that path (the target becomes :math:`\mathrm{sg}(x_r)`).
 
     Stop-gradients the caller provides (:func:`~contradistinct.introspective.soft_intro_step`
-    does): the decoder is frozen (its parameters are not updated by this loss) and ``fake``
-    / ``rec`` are detached before they are re-encoded.
+    does): the decoder is frozen (its parameters are not updated by this loss) and the
+    decoded batches are detached before they are re-encoded.
+
+    Not a per-sample loss, so there is no ``reduction``: it adds a mean over the data batch
+    to means over the generated batches, which are separate draws (their sizes may differ and
+    their samples pair with no data sample). Use :func:`negative_elbo` and :func:`exp_elbo`
+    for per-sample values.
 
     Args:
-        x: data, ``(B, *)``.
-        x_rec: its reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, same shape.
+        x_rec: the reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, ``(B, *)``.
+        x: data, same shape.
         mu: posterior means of ``x``, ``(B, D)``.
         logvar: their log-variances, ``(B, D)``.
-        fake: decoded prior samples as data (probabilities for ``"bce"``), ``(B_f, *)``.
-        fake_rec: decoder output for a latent drawn from :math:`q(z \mid \text{fake})`.
-        fake_mu: posterior means of ``fake``, ``(B_f, D)``.
-        fake_logvar: their log-variances.
-        rec: reconstructions as data (probabilities for ``"bce"``), ``(B, *)``.
-        rec_rec: decoder output for a latent drawn from :math:`q(z \mid \text{rec})`.
-        rec_mu: posterior means of ``rec``, ``(B, D)``.
-        rec_logvar: their log-variances.
-        beta_rec: :math:`\beta_{rec} \ge 0`.
+        fake: decoded prior samples :math:`x_f` as data (probabilities for ``"bce"``),
+            re-encoded from a detached copy, and their reconstruction.
+        rec: the reconstructions :math:`x_r` as data, re-encoded from a detached copy, and
+            their reconstruction.
+        beta_rec: :math:`\beta_{rec} \ge 0`, weight of every reconstruction term.
         beta_kl: :math:`\beta_{kl} \ge 0`, the KL weight of the real data's ELBO.
         beta_neg: :math:`\beta_{neg} \ge 0`, the KL weight inside the exponential.
         scale: :math:`s`, ``1 / input_dim`` in the paper (0.5 for 2D data).
-        kind: ``"mse"`` or ``"bce"``.
+        recon: ``"mse"`` or ``"bce"``.
+        detach_rec_target: detach ``rec.decoded`` where it is the target of
+            ``rec.reconstruction`` (default ``False``, the authors' gradient).
 
     Returns:
         A float32 scalar.
 
     Example:
         >>> import torch
-        >>> from contradistinct.functional import soft_intro_encoder_loss
+        >>> from contradistinct.functional import ReencodedBatch, soft_intro_encoder_loss
         >>> x, z = torch.zeros(4, 2), torch.zeros(4, 2)
-        >>> soft_intro_encoder_loss(x, x, z, z, fake=x, fake_rec=x, fake_mu=z, fake_logvar=z,
-        ...     rec=x, rec_rec=x, rec_mu=z, rec_logvar=z, beta_rec=1.0, beta_kl=1.0,
-        ...     beta_neg=1.0, scale=0.5)
+        >>> generated = ReencodedBatch(x, z, z, x)
+        >>> soft_intro_encoder_loss(x, x, z, z, fake=generated, rec=generated, beta_rec=1.0,
+        ...     beta_kl=1.0, beta_neg=1.0, scale=0.5)
         tensor(0.5000)
     """
     beta_neg = check_non_negative(beta_neg, "beta_neg")
     scale = check_positive(scale, "scale")
-    check_choice(kind, "kind", RECONSTRUCTION_KINDS)
-    _check_elbo_inputs(
-        x_rec=x_rec, x=x, mu=mu, logvar=logvar,
-        fake_rec=fake_rec, fake=fake, fake_mu=fake_mu, fake_logvar=fake_logvar,
-        rec_rec=rec_rec, rec=rec, rec_mu=rec_mu, rec_logvar=rec_logvar,
-    )  # fmt: skip
-    real = negative_elbo(x_rec, x, mu, logvar, beta_rec=beta_rec, beta_kl=beta_kl, kind=kind)
-    # Algorithm 1: generated samples are fixed inputs of the re-encoding pass, so their
-    # reconstruction error never pushes gradient back into the sample it is compared with.
-    fake_n = negative_elbo(
-        fake_rec, fake.detach(), fake_mu, fake_logvar,
-        beta_rec=beta_rec, beta_kl=beta_neg, kind=kind, reduction="none",
-    )  # fmt: skip
-    rec_n = negative_elbo(
-        rec_rec, rec.detach(), rec_mu, rec_logvar,
-        beta_rec=beta_rec, beta_kl=beta_neg, kind=kind, reduction="none",
-    )  # fmt: skip
-    exp_terms = exp_elbo(fake_n, scale=scale) + exp_elbo(rec_n, scale=scale)
-    return scale * real + 0.5 * exp_terms
+    check_choice(recon, "recon", RECONSTRUCTION_KINDS)
+    _check_autoencoded(x_rec, x, mu, logvar, names=("x_rec", "x", "mu", "logvar"))
+    fake, rec = check_reencoded(fake, "fake"), check_reencoded(rec, "rec")
+    real = negative_elbo(
+        x_rec, x, mu, logvar, recon_weight=beta_rec, kl_weight=beta_kl, recon=recon
+    )
+    # A prior sample is decoded without a graph (decoder frozen, z_f independent of the
+    # encoder), so detaching it changes nothing but guards against a caller's stray graph.
+    # The authors keep rec's graph: that target moves with the encoder through z.
+    fake_target = fake.decoded.detach()
+    rec_target = rec.decoded.detach() if detach_rec_target else rec.decoded
+
+    def exp_elbo_of(batch: ReencodedBatch, target: Tensor) -> Tensor:
+        n = negative_elbo(
+            batch.reconstruction, target, batch.mu, batch.logvar,
+            recon_weight=beta_rec, kl_weight=beta_neg, recon=recon, reduction="none",
+        )  # fmt: skip
+        return exp_elbo(n, scale=scale)
+
+    return scale * real + 0.5 * (exp_elbo_of(fake, fake_target) + exp_elbo_of(rec, rec_target))
 
 
 def soft_intro_decoder_loss(
-    x: Tensor,
     x_rec: Tensor,
+    x: Tensor,
     *,
-    fake: Tensor,
-    fake_rec: Tensor,
-    fake_mu: Tensor,
-    fake_logvar: Tensor,
-    rec: Tensor,
-    rec_rec: Tensor,
-    rec_mu: Tensor,
-    rec_logvar: Tensor,
+    fake: ReencodedBatch,
+    rec: ReencodedBatch,
     beta_rec: float,
     beta_kl: float,
     gamma_r: float,
     scale: float,
-    kind: str = "mse",
+    recon: str = "mse",
 ) -> Tensor:
     r"""Soft-IntroVAE decoder loss (Eq. 4 with γ = 1, Algorithm 1 lines 16–23).
 
@@ -278,107 +338,114 @@ def soft_intro_decoder_loss(
             + \overline{\ell_{rec}(x_{ff}, x_f)}\bigr)\Bigr].
 
     The KL of real data is absent (it does not depend on the decoder); the reconstruction of
-    generated data is damped by :math:`\gamma_r` (§5). ``fake`` and ``rec`` are detached where
-    they serve as reconstruction targets; ``fake_mu`` etc. must keep their graph to the decoder.
+    generated data is damped by :math:`\gamma_r` (§5). The weights keep the paper's names
+    (:math:`\beta_{rec}`, :math:`\beta_{kl}`, :math:`\gamma_r`), its published
+    hyperparameters. ``fake.decoded`` and ``rec.decoded`` are detached where they serve as
+    reconstruction targets; ``fake.mu`` etc. must keep their graph to the decoder.
 
     Stop-gradients the caller provides (:func:`~contradistinct.introspective.soft_intro_step`
     does): the encoder is frozen (its parameters are not updated by this loss), ``x_rec`` is
     decoded from a detached latent and the re-encoded latents are detached before decoding
-    ``fake_rec`` / ``rec_rec``.
+    ``fake.reconstruction`` / ``rec.reconstruction``.
+
+    Not a per-sample loss, so there is no ``reduction``: it adds a mean over the data batch
+    to means over the generated batches, which are separate draws (their sizes may differ and
+    their samples pair with no data sample). Use :func:`negative_elbo` and :func:`exp_elbo`
+    for per-sample values.
 
     Args:
-        x: data, ``(B, *)``.
-        x_rec: :math:`D(\mathrm{sg}(z))`, same shape.
-        fake: decoded prior samples, ``(B_f, *)``; ``fake_mu`` / ``fake_logvar`` are the
-            encoder's output for it and ``fake_rec`` the decoder output for a detached
-            latent drawn from that posterior (as in :func:`soft_intro_encoder_loss`).
-        fake_rec: see ``fake``.
-        fake_mu: see ``fake``.
-        fake_logvar: see ``fake``.
-        rec: reconstructions as data, ``(B, *)``, with ``rec_rec``, ``rec_mu``,
-            ``rec_logvar`` defined as for ``fake``.
-        rec_rec: see ``rec``.
-        rec_mu: see ``rec``.
-        rec_logvar: see ``rec``.
+        x_rec: :math:`D(\mathrm{sg}(z))`, ``(B, *)``.
+        x: data, same shape.
+        fake: decoded prior samples :math:`x_f` as data with their graph, their re-encoding
+            (encoder frozen, graph kept) and the decoder output for a detached draw from it.
+        rec: the reconstructions :math:`x_r` as data, likewise.
         beta_rec: :math:`\beta_{rec} \ge 0`.
         beta_kl: :math:`\beta_{kl} \ge 0`.
         gamma_r: :math:`\gamma_r` (1e-8 in all of the paper's experiments).
         scale: :math:`s`.
-        kind: ``"mse"`` or ``"bce"``.
+        recon: ``"mse"`` or ``"bce"``.
 
     Returns:
         A float32 scalar.
 
     Example:
         >>> import torch
-        >>> from contradistinct.functional import soft_intro_decoder_loss
+        >>> from contradistinct.functional import ReencodedBatch, soft_intro_decoder_loss
         >>> x, z = torch.zeros(4, 2), torch.ones(4, 2)
-        >>> soft_intro_decoder_loss(x, x + 1, fake=x, fake_rec=x, fake_mu=z, fake_logvar=0 * z,
-        ...     rec=x, rec_rec=x, rec_mu=z, rec_logvar=0 * z, beta_rec=1.0, beta_kl=1.0,
-        ...     gamma_r=1e-8, scale=0.5)
+        >>> generated = ReencodedBatch(x, z, 0 * z, x)
+        >>> soft_intro_decoder_loss(x + 1, x, fake=generated, rec=generated, beta_rec=1.0,
+        ...     beta_kl=1.0, gamma_r=1e-8, scale=0.5)
         tensor(1.5000)
     """
     beta_rec = check_non_negative(beta_rec, "beta_rec")
     beta_kl = check_non_negative(beta_kl, "beta_kl")
     gamma_r = check_non_negative(gamma_r, "gamma_r")
     scale = check_positive(scale, "scale")
-    check_choice(kind, "kind", RECONSTRUCTION_KINDS)
-    x_rec = check_min_rank(x_rec, "x_rec", 1)
-    check_same_shape(x_rec, "x_rec", check_min_rank(x, "x", 1), "x")
-    _check_elbo_inputs(
-        fake_rec=fake_rec, fake=fake, fake_mu=fake_mu, fake_logvar=fake_logvar,
-        rec_rec=rec_rec, rec=rec, rec_mu=rec_mu, rec_logvar=rec_logvar,
-    )  # fmt: skip
-    real_rec = reconstruction_loss(x_rec, x, kind=kind)
-    generated_rec = reconstruction_loss(rec_rec, rec.detach(), kind=kind) + reconstruction_loss(
-        fake_rec, fake.detach(), kind=kind
-    )
-    kls = gaussian_kl(fake_mu, fake_logvar) + gaussian_kl(rec_mu, rec_logvar)
+    check_choice(recon, "recon", RECONSTRUCTION_KINDS)
+    _check_real(x_rec, x)
+    fake, rec = check_reencoded(fake, "fake"), check_reencoded(rec, "rec")
+    real_rec = reconstruction_loss(x_rec, x, recon=recon)
+    generated_rec = reconstruction_loss(
+        rec.reconstruction, rec.decoded.detach(), recon=recon
+    ) + reconstruction_loss(fake.reconstruction, fake.decoded.detach(), recon=recon)
+    kls = gaussian_kl(fake.mu, fake.logvar) + gaussian_kl(rec.mu, rec.logvar)
     damped = 0.5 * gamma_r * beta_rec * generated_rec
     return scale * (beta_rec * real_rec + 0.5 * beta_kl * kls + damped)
 
 
+def _hinge_inputs(
+    fake_posterior: tuple[Tensor, Tensor], rec_posterior: tuple[Tensor, Tensor]
+) -> tuple[Tensor, Tensor]:
+    """Batch-mean KLs of the two generated batches' posteriors: IntroVAE's discriminator."""
+    fake_kl = gaussian_kl(*as_posterior(fake_posterior, "fake_posterior"))
+    rec_kl = gaussian_kl(*as_posterior(rec_posterior, "rec_posterior"))
+    return fake_kl, rec_kl
+
+
 def intro_vae_encoder_loss(
-    x: Tensor,
     x_rec: Tensor,
+    x: Tensor,
     mu: Tensor,
     logvar: Tensor,
     *,
-    fake_mu: Tensor,
-    fake_logvar: Tensor,
-    rec_mu: Tensor,
-    rec_logvar: Tensor,
+    fake_posterior: tuple[Tensor, Tensor],
+    rec_posterior: tuple[Tensor, Tensor],
     margin: float,
-    weight_rec: float = 1.0,
-    weight_kl: float = 1.0,
-    weight_neg: float = 1.0,
-    kind: str = "mse",
+    recon_weight: float = 1.0,
+    kl_weight: float = 1.0,
+    neg_weight: float = 1.0,
+    recon: str = "mse",
 ) -> Tensor:
     r"""IntroVAE encoder loss: the hinge of Soft-IntroVAE Eq. 2 on batch-mean KLs.
 
     .. math::
 
-        \mathcal L_E = w_{rec}\,\overline{\ell_{rec}(\hat x, x)}
+        \mathcal L_E = w_{rec}\,\overline{\ell_{rec}(x_r, x)}
             + w_{kl}\Bigl(\overline{\mathrm{KL}(x)} + \tfrac12 w_{neg}\bigl(
             [m - \overline{\mathrm{KL}_r}]^+ + [m - \overline{\mathrm{KL}_f}]^+\bigr)\Bigr),
 
     the negative of Eq. 2's encoder objective with the hinge applied to the reconstructions
-    and the decoded prior samples (re-encoded from detached inputs), as in IntroVAE's code.
+    and the decoded prior samples (re-encoded from detached inputs), as in IntroVAE's code
+    (github.com/hhb072/IntroVAE, ``main.py``: ``weight_rec``, ``weight_kl``, ``weight_neg``
+    and ``m_plus`` there are ``recon_weight``, ``kl_weight``, ``neg_weight`` and ``margin``).
+
+    Not a per-sample loss, so there is no ``reduction``: the hinge acts on batch-mean KLs
+    (:math:`[m - \overline{\mathrm{KL}}]^+` is not the mean of per-sample hinges), as in
+    IntroVAE's code.
 
     Args:
-        x: data, ``(B, *)``.
-        x_rec: its reconstruction, same shape.
+        x_rec: the reconstruction of ``x``, ``(B, *)``.
+        x: data, same shape.
         mu: posterior means of ``x``, ``(B, D)``.
         logvar: their log-variances.
-        fake_mu: posterior means of detached decoded prior samples, ``(B_f, D)``.
-        fake_logvar: their log-variances.
-        rec_mu: posterior means of detached reconstructions, ``(B, D)``.
-        rec_logvar: their log-variances.
+        fake_posterior: ``(mu, logvar)`` of detached decoded prior samples, each ``(B_f, D)``,
+            e.g. ``encoder(fake.detach())``.
+        rec_posterior: ``(mu, logvar)`` of detached reconstructions, each ``(B, D)``.
         margin: the hard threshold :math:`m > 0`.
-        weight_rec: :math:`w_{rec} \ge 0`.
-        weight_kl: :math:`w_{kl} \ge 0`.
-        weight_neg: :math:`w_{neg} \ge 0`.
-        kind: ``"mse"`` or ``"bce"``.
+        recon_weight: :math:`w_{rec} \ge 0`.
+        kl_weight: :math:`w_{kl} \ge 0`.
+        neg_weight: :math:`w_{neg} \ge 0`, weight of the hinge on generated data.
+        recon: ``"mse"`` or ``"bce"``.
 
     Returns:
         A float32 scalar.
@@ -387,58 +454,55 @@ def intro_vae_encoder_loss(
         >>> import torch
         >>> from contradistinct.functional import intro_vae_encoder_loss
         >>> x, z = torch.zeros(2, 3), torch.zeros(2, 4)
-        >>> intro_vae_encoder_loss(x, x, z, z, fake_mu=z, fake_logvar=z, rec_mu=z + 2,
-        ...     rec_logvar=z, margin=10.0)
+        >>> intro_vae_encoder_loss(x, x, z, z, fake_posterior=(z, z), rec_posterior=(z + 2, z),
+        ...     margin=10.0)
         tensor(6.)
     """
     margin = check_positive(margin, "margin")
-    weight_rec = check_non_negative(weight_rec, "weight_rec")
-    weight_kl = check_non_negative(weight_kl, "weight_kl")
-    weight_neg = check_non_negative(weight_neg, "weight_neg")
-    _check_elbo_inputs(x_rec=x_rec, x=x, mu=mu, logvar=logvar)
-    check_same_shape(fake_mu, "fake_mu", fake_logvar, "fake_logvar")
-    check_same_shape(rec_mu, "rec_mu", rec_logvar, "rec_logvar")
-    rec = reconstruction_loss(x_rec, x, kind=kind)
-    hinge = F.relu(margin - gaussian_kl(rec_mu, rec_logvar)) + F.relu(
-        margin - gaussian_kl(fake_mu, fake_logvar)
-    )
-    return weight_rec * rec + weight_kl * (gaussian_kl(mu, logvar) + 0.5 * weight_neg * hinge)
+    recon_weight = check_non_negative(recon_weight, "recon_weight")
+    kl_weight = check_non_negative(kl_weight, "kl_weight")
+    neg_weight = check_non_negative(neg_weight, "neg_weight")
+    _check_autoencoded(x_rec, x, mu, logvar, names=("x_rec", "x", "mu", "logvar"))
+    fake_kl, rec_kl = _hinge_inputs(fake_posterior, rec_posterior)
+    hinge = F.relu(margin - rec_kl) + F.relu(margin - fake_kl)
+    rec = reconstruction_loss(x_rec, x, recon=recon)
+    return recon_weight * rec + kl_weight * (gaussian_kl(mu, logvar) + 0.5 * neg_weight * hinge)
 
 
 def intro_vae_decoder_loss(
-    x: Tensor,
     x_rec: Tensor,
+    x: Tensor,
     *,
-    fake_mu: Tensor,
-    fake_logvar: Tensor,
-    rec_mu: Tensor,
-    rec_logvar: Tensor,
-    weight_rec: float = 1.0,
-    weight_kl: float = 1.0,
-    kind: str = "mse",
+    fake_posterior: tuple[Tensor, Tensor],
+    rec_posterior: tuple[Tensor, Tensor],
+    recon_weight: float = 1.0,
+    kl_weight: float = 1.0,
+    recon: str = "mse",
 ) -> Tensor:
     r"""IntroVAE decoder loss: the negative of Soft-IntroVAE Eq. 2's decoder objective.
 
     .. math::
 
-        \mathcal L_D = w_{rec}\,\overline{\ell_{rec}(\hat x, x)}
+        \mathcal L_D = w_{rec}\,\overline{\ell_{rec}(x_r, x)}
             + \tfrac12 w_{kl}\bigl(\overline{\mathrm{KL}_r} + \overline{\mathrm{KL}_f}\bigr),
 
     with the KLs of the reconstructions and decoded prior samples computed *without* detaching
     them (the encoder is frozen), so the decoder learns to fool the encoder. IntroVAE's code
-    obtains the reconstruction term by letting the encoder step's backward accumulate into the
-    decoder's gradients; here it is written out.
+    (github.com/hhb072/IntroVAE, ``main.py``) obtains the reconstruction term by letting the
+    encoder step's backward accumulate into the decoder's gradients; here it is written out.
+
+    Not a per-sample loss, so there is no ``reduction``: it adds a mean over the data batch to
+    means over the generated batches, which are separate draws.
 
     Args:
-        x: data, ``(B, *)``.
-        x_rec: its reconstruction, same shape.
-        fake_mu: posterior means of decoded prior samples (graph kept), ``(B_f, D)``.
-        fake_logvar: their log-variances.
-        rec_mu: posterior means of reconstructions (graph kept), ``(B, D)``.
-        rec_logvar: their log-variances.
-        weight_rec: :math:`w_{rec} \ge 0`.
-        weight_kl: :math:`w_{kl} \ge 0`.
-        kind: ``"mse"`` or ``"bce"``.
+        x_rec: the reconstruction of ``x``, ``(B, *)``.
+        x: data, same shape.
+        fake_posterior: ``(mu, logvar)`` of decoded prior samples with their graph, each
+            ``(B_f, D)``.
+        rec_posterior: ``(mu, logvar)`` of the reconstructions with their graph, ``(B, D)``.
+        recon_weight: :math:`w_{rec} \ge 0`.
+        kl_weight: :math:`w_{kl} \ge 0`.
+        recon: ``"mse"`` or ``"bce"``.
 
     Returns:
         A float32 scalar.
@@ -447,16 +511,12 @@ def intro_vae_decoder_loss(
         >>> import torch
         >>> from contradistinct.functional import intro_vae_decoder_loss
         >>> x, z = torch.zeros(2, 3), torch.zeros(2, 4)
-        >>> intro_vae_decoder_loss(x, x + 1, fake_mu=z + 1, fake_logvar=z, rec_mu=z,
-        ...     rec_logvar=z)
+        >>> intro_vae_decoder_loss(x + 1, x, fake_posterior=(z + 1, z), rec_posterior=(z, z))
         tensor(4.)
     """
-    weight_rec = check_non_negative(weight_rec, "weight_rec")
-    weight_kl = check_non_negative(weight_kl, "weight_kl")
-    x_rec = check_min_rank(x_rec, "x_rec", 1)
-    check_same_shape(x_rec, "x_rec", check_min_rank(x, "x", 1), "x")
-    check_same_shape(fake_mu, "fake_mu", fake_logvar, "fake_logvar")
-    check_same_shape(rec_mu, "rec_mu", rec_logvar, "rec_logvar")
-    rec = reconstruction_loss(x_rec, x, kind=kind)
-    kls = gaussian_kl(rec_mu, rec_logvar) + gaussian_kl(fake_mu, fake_logvar)
-    return weight_rec * rec + 0.5 * weight_kl * kls
+    recon_weight = check_non_negative(recon_weight, "recon_weight")
+    kl_weight = check_non_negative(kl_weight, "kl_weight")
+    _check_real(x_rec, x)
+    fake_kl, rec_kl = _hinge_inputs(fake_posterior, rec_posterior)
+    rec = reconstruction_loss(x_rec, x, recon=recon)
+    return recon_weight * rec + 0.5 * kl_weight * (rec_kl + fake_kl)

@@ -13,6 +13,7 @@ from contradistinct._checks import (
     check_nonempty_batch,
     check_same_shape,
 )
+from contradistinct._reduction import check_reduction, reduce
 
 
 def _per_sample_grad_sq_norm(outputs: Tensor, inputs: Tensor) -> Tensor:
@@ -20,7 +21,7 @@ def _per_sample_grad_sq_norm(outputs: Tensor, inputs: Tensor) -> Tensor:
     return grad.float().reshape(grad.shape[0], -1).square().sum(dim=1)
 
 
-def r1_penalty(real_logits: Tensor, real_inputs: Tensor) -> Tensor:
+def r1_penalty(real_logits: Tensor, real_inputs: Tensor, *, reduction: str = "mean") -> Tensor:
     r"""R1 penalty :math:`\mathbb E_x\,\lVert \nabla_x D(x) \rVert_2^2` on real data.
 
     The penalty of Mescheder et al. (2018).
@@ -32,9 +33,10 @@ def r1_penalty(real_logits: Tensor, real_inputs: Tensor) -> Tensor:
     Args:
         real_logits: ``(B,)`` or ``(B, *)`` logits computed from ``real_inputs``.
         real_inputs: ``(B, *)`` real data with ``requires_grad=True``.
+        reduction: ``"mean"`` (the expectation), ``"sum"`` or ``"none"`` (shape ``(B,)``).
 
     Returns:
-        A float32 scalar.
+        A float32 scalar, or ``(B,)`` for ``reduction="none"``.
 
     Example:
         >>> import torch
@@ -43,6 +45,7 @@ def r1_penalty(real_logits: Tensor, real_inputs: Tensor) -> Tensor:
         >>> r1_penalty((2.0 * x).sum(dim=1), x)
         tensor(12.)
     """
+    check_reduction(reduction)
     real_logits = check_floating(real_logits, "real_logits")
     real_inputs = check_min_rank(real_inputs, "real_inputs", 1)
     check_nonempty_batch(real_inputs, "real_inputs")
@@ -53,7 +56,7 @@ def r1_penalty(real_logits: Tensor, real_inputs: Tensor) -> Tensor:
             f"real_logits must have one row per input, got real_logits {tuple(real_logits.shape)} "
             f"for real_inputs {tuple(real_inputs.shape)}"
         )
-    return _per_sample_grad_sq_norm(real_logits, real_inputs).mean()
+    return reduce(_per_sample_grad_sq_norm(real_logits, real_inputs), reduction)
 
 
 def gradient_penalty(
@@ -63,6 +66,7 @@ def gradient_penalty(
     *,
     target: float = 1.0,
     generator: torch.Generator | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     r"""WGAN-GP penalty :math:`\mathbb E_{\hat x}\,(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - t)^2`.
 
@@ -76,9 +80,10 @@ def gradient_penalty(
         fake: ``(B, *)`` generated data, same shape as ``real``.
         target: the gradient norm :math:`t` to pull towards (1 for WGAN-GP).
         generator: optional ``torch.Generator`` for the interpolation weights.
+        reduction: ``"mean"`` (the expectation), ``"sum"`` or ``"none"`` (shape ``(B,)``).
 
     Returns:
-        A float32 scalar.
+        A float32 scalar, or ``(B,)`` for ``reduction="none"``.
 
     Example:
         >>> import torch
@@ -87,6 +92,7 @@ def gradient_penalty(
         >>> gradient_penalty(lambda x: x @ w, torch.randn(8, 2), torch.randn(8, 2))
         tensor(0.)
     """
+    check_reduction(reduction)
     real = check_min_rank(real, "real", 1)
     fake = check_min_rank(fake, "fake", 1)
     check_same_shape(real, "real", fake, "fake")
@@ -98,4 +104,4 @@ def gradient_penalty(
     alpha = torch.rand(shape, generator=generator, dtype=dtype, device=real.device)
     mixed = torch.lerp(fake, real, alpha).requires_grad_(True)
     norms = _per_sample_grad_sq_norm(critic(mixed), mixed).add(1e-12).sqrt()
-    return (norms - target).square().mean()
+    return reduce((norms - target).square(), reduction)

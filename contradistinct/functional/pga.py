@@ -41,7 +41,7 @@ def latent_reconstruction_loss(z_rec: Tensor, z: Tensor, *, reduction: str = "me
     """
     z_rec = check_rank(z_rec, "z_rec", 2, "(B, H)")
     z = check_rank(z, "z", 2, "(B, H)")
-    return 0.5 * reconstruction_loss(z_rec, z, kind="mse", reduction=reduction)
+    return 0.5 * reconstruction_loss(z_rec, z, recon="mse", reduction=reduction)
 
 
 def pga_encoder_nll(z: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -137,8 +137,8 @@ def pga_decoder_nll(
 
 
 def pga_vae_loss(
-    z_hat: Tensor,
     z_rec: Tensor,
+    z_hat: Tensor,
     mu: Tensor,
     logvar: Tensor,
     *,
@@ -155,10 +155,12 @@ def pga_vae_loss(
 
     the negative of Eq. 9's bound with :math:`p(\hat z \mid z) = \mathcal N(h(z), \sigma^2 I)`
     up to a constant, where :math:`\hat z = f(\hat x)` is the encoding of the reconstruction.
+    The prediction :math:`h(z)`, the likelihood's mean, comes first and its target
+    :math:`\hat z` second.
 
     Args:
-        z_hat: :math:`\hat z`, shape ``(B, H)``.
         z_rec: :math:`h(z)` for one draw :math:`z \sim q(z \mid x)`, shape ``(B, H)``.
+        z_hat: :math:`\hat z`, shape ``(B, H)``.
         mu: posterior means, ``(B, H)``.
         logvar: posterior log-variances, ``(B, H)``.
         sigma: the likelihood's standard deviation :math:`\sigma > 0`.
@@ -168,7 +170,7 @@ def pga_vae_loss(
         >>> import torch
         >>> from contradistinct.functional import pga_vae_loss
         >>> z = torch.zeros(2, 3)
-        >>> pga_vae_loss(z + 1, z, z, z, sigma=0.5)
+        >>> pga_vae_loss(z, z + 1, z, z, sigma=0.5)
         tensor(6.)
     """
     sigma = check_positive(sigma, "sigma")

@@ -18,20 +18,20 @@ RECONSTRUCTION_KINDS = ("mse", "bce")
 
 
 def reconstruction_loss(
-    input: Tensor, target: Tensor, *, kind: str = "mse", reduction: str = "mean"
+    input: Tensor, target: Tensor, *, recon: str = "mse", reduction: str = "mean"
 ) -> Tensor:
     r"""Reconstruction error summed over every data dimension, then reduced over the batch.
 
-    ``kind="mse"`` is the Gaussian negative log-likelihood of DC-VAE Eq. 1 up to a constant,
+    ``recon="mse"`` is the Gaussian negative log-likelihood of DC-VAE Eq. 1 up to a constant,
     :math:`\sum_j (x_j - \hat x_j)^2`; applied to discriminator features it is the feature-space
     reconstruction of VAE/GAN (Eq. 3), :math:`\lVert F_D(x) - F_D(\hat x)\rVert_2^2`.
-    ``kind="bce"`` is the Bernoulli negative log-likelihood with ``input`` read as **logits** and
+    ``recon="bce"`` is the Bernoulli negative log-likelihood with ``input`` read as **logits** and
     ``target`` in ``[0, 1]``, computed with ``binary_cross_entropy_with_logits`` (softplus form).
 
     Args:
         input: reconstructions (or logits for ``"bce"``), shape ``(B, *)``.
         target: data, same shape as ``input``.
-        kind: ``"mse"`` or ``"bce"``.
+        recon: ``"mse"`` or ``"bce"``.
         reduction: ``"mean"`` or ``"sum"`` over the batch, or ``"none"`` for shape ``(B,)``.
 
     Example:
@@ -44,10 +44,10 @@ def reconstruction_loss(
     target = check_min_rank(target, "target", 1)
     check_same_shape(input, "input", target, "target")
     check_nonempty_batch(input, "input")
-    check_choice(kind, "kind", RECONSTRUCTION_KINDS)
+    check_choice(recon, "recon", RECONSTRUCTION_KINDS)
     check_reduction(reduction)
     input, target = as_float32(input), as_float32(target)
-    if kind == "mse":
+    if recon == "mse":
         per_element = (input - target).square()
     else:
         per_element = F.binary_cross_entropy_with_logits(input, target, reduction="none")

@@ -19,13 +19,13 @@ class IntroVAELoss(nn.Module):
     posteriors of *detached* reconstructions and decoded prior samples) and
     :meth:`decoder_loss` is :func:`~contradistinct.functional.intro_vae_decoder_loss` (use
     posteriors of the same samples *with* their graph, the encoder frozen). Defaults are those
-    of IntroVAE's public code.
+    of IntroVAE's public code (github.com/hhb072/IntroVAE, ``main.py``).
 
     Args:
         margin: :math:`m > 0`.
-        weight_rec: :math:`w_{rec} \ge 0`.
-        weight_kl: :math:`w_{kl} \ge 0`.
-        weight_neg: :math:`w_{neg} \ge 0`.
+        recon_weight: :math:`w_{rec} \ge 0`, weight of the reconstruction term.
+        kl_weight: :math:`w_{kl} \ge 0`, weight of the KL terms.
+        neg_weight: :math:`w_{neg} \ge 0`, weight of the hinge on generated data.
         recon: ``"mse"`` or ``"bce"`` (logits).
 
     Example:
@@ -33,81 +33,73 @@ class IntroVAELoss(nn.Module):
         >>> from contradistinct.introspective import IntroVAELoss
         >>> loss = IntroVAELoss(margin=10.0)
         >>> x, z = torch.zeros(2, 3), torch.zeros(2, 4)
-        >>> loss.encoder_loss(x, x, z, z, fake_mu=z, fake_logvar=z, rec_mu=z, rec_logvar=z)
+        >>> loss.encoder_loss(x, x, z, z, fake_posterior=(z, z), rec_posterior=(z, z))
         tensor(10.)
-        >>> loss.decoder_loss(x, x, fake_mu=z, fake_logvar=z, rec_mu=z, rec_logvar=z)
+        >>> loss.decoder_loss(x, x, fake_posterior=(z, z), rec_posterior=(z, z))
         tensor(0.)
     """
 
     def __init__(
         self,
         margin: float = 100.0,
-        weight_rec: float = 1.0,
-        weight_kl: float = 1.0,
-        weight_neg: float = 1.0,
+        recon_weight: float = 1.0,
+        kl_weight: float = 1.0,
+        neg_weight: float = 1.0,
         recon: str = "mse",
     ) -> None:
         super().__init__()
         self.margin = check_positive(margin, "margin")
-        self.weight_rec = check_non_negative(weight_rec, "weight_rec")
-        self.weight_kl = check_non_negative(weight_kl, "weight_kl")
-        self.weight_neg = check_non_negative(weight_neg, "weight_neg")
+        self.recon_weight = check_non_negative(recon_weight, "recon_weight")
+        self.kl_weight = check_non_negative(kl_weight, "kl_weight")
+        self.neg_weight = check_non_negative(neg_weight, "neg_weight")
         self.recon = check_choice(recon, "recon", RECONSTRUCTION_KINDS)
 
     def encoder_loss(
         self,
-        x: Tensor,
         x_rec: Tensor,
+        x: Tensor,
         mu: Tensor,
         logvar: Tensor,
         *,
-        fake_mu: Tensor,
-        fake_logvar: Tensor,
-        rec_mu: Tensor,
-        rec_logvar: Tensor,
+        fake_posterior: tuple[Tensor, Tensor],
+        rec_posterior: tuple[Tensor, Tensor],
     ) -> Tensor:
         """Encoder loss; the arguments are those of ``intro_vae_encoder_loss``."""
         return intro_vae_encoder_loss(
-            x,
             x_rec,
+            x,
             mu,
             logvar,
-            fake_mu=fake_mu,
-            fake_logvar=fake_logvar,
-            rec_mu=rec_mu,
-            rec_logvar=rec_logvar,
+            fake_posterior=fake_posterior,
+            rec_posterior=rec_posterior,
             margin=self.margin,
-            weight_rec=self.weight_rec,
-            weight_kl=self.weight_kl,
-            weight_neg=self.weight_neg,
-            kind=self.recon,
+            recon_weight=self.recon_weight,
+            kl_weight=self.kl_weight,
+            neg_weight=self.neg_weight,
+            recon=self.recon,
         )
 
     def decoder_loss(
         self,
-        x: Tensor,
         x_rec: Tensor,
+        x: Tensor,
         *,
-        fake_mu: Tensor,
-        fake_logvar: Tensor,
-        rec_mu: Tensor,
-        rec_logvar: Tensor,
+        fake_posterior: tuple[Tensor, Tensor],
+        rec_posterior: tuple[Tensor, Tensor],
     ) -> Tensor:
         """Decoder loss; the arguments are those of ``intro_vae_decoder_loss``."""
         return intro_vae_decoder_loss(
-            x,
             x_rec,
-            fake_mu=fake_mu,
-            fake_logvar=fake_logvar,
-            rec_mu=rec_mu,
-            rec_logvar=rec_logvar,
-            weight_rec=self.weight_rec,
-            weight_kl=self.weight_kl,
-            kind=self.recon,
+            x,
+            fake_posterior=fake_posterior,
+            rec_posterior=rec_posterior,
+            recon_weight=self.recon_weight,
+            kl_weight=self.kl_weight,
+            recon=self.recon,
         )
 
     def extra_repr(self) -> str:
         return (
-            f"margin={self.margin}, weight_rec={self.weight_rec}, weight_kl={self.weight_kl}, "
-            f"weight_neg={self.weight_neg}, recon={self.recon!r}"
+            f"margin={self.margin}, recon_weight={self.recon_weight}, "
+            f"kl_weight={self.kl_weight}, neg_weight={self.neg_weight}, recon={self.recon!r}"
         )

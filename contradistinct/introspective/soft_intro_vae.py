@@ -7,6 +7,8 @@ from torch import Tensor, nn
 
 from contradistinct._checks import check_choice, check_non_negative, check_positive
 from contradistinct.functional.introspective import (
+    ReencodedBatch,
+    check_reencoded,
     soft_intro_decoder_loss,
     soft_intro_encoder_loss,
 )
@@ -23,9 +25,14 @@ class SoftIntroVAELoss(nn.Module):
     decoder frozen, then the decoder loss into the decoder's with the encoder frozen, as
     :func:`~contradistinct.introspective.soft_intro_step` does.
 
-    All decoder outputs passed in (``x_rec``, ``fake``, ``fake_rec``, ``rec_rec``) are the raw
-    outputs: values for ``recon="mse"``, logits for ``recon="bce"``. :meth:`to_data` maps them
-    to data space (identity or sigmoid) wherever they are used as an input or target.
+    The weights keep the paper's names (:math:`\beta_{rec}`, :math:`\beta_{kl}`,
+    :math:`\beta_{neg}`, :math:`\gamma_r` of §5 and Algorithm 1): they are the published
+    hyperparameters, quoted per data set by the paper and the authors' code.
+
+    All decoder outputs passed in (``x_rec`` and the ``decoded`` and ``reconstruction`` fields
+    of each :class:`~contradistinct.functional.ReencodedBatch`) are the raw outputs: values
+    for ``recon="mse"``, logits for ``recon="bce"``. :meth:`to_data` maps them to data space
+    (identity or sigmoid) wherever they are used as an input or target.
 
     Args:
         beta_rec: :math:`\beta_{rec} \ge 0`, weight of every reconstruction term.
@@ -36,17 +43,21 @@ class SoftIntroVAELoss(nn.Module):
         scale: :math:`s > 0`; ``None`` uses ``1 / input_dim`` of each batch, the paper's choice
             (0.5 for 2D points).
         recon: ``"mse"`` (sum of squared errors) or ``"bce"`` (Bernoulli, logits).
+        detach_rec_target: ``False`` (default) keeps the reconstruction's graph where it is the
+            target of its re-encoding's reconstruction, as the authors' code does, so the encoder
+            also learns through that term; ``True`` detaches it (see
+            :func:`~contradistinct.functional.soft_intro_encoder_loss`).
 
     Example:
         >>> import torch
+        >>> from contradistinct.functional import ReencodedBatch
         >>> from contradistinct.introspective import SoftIntroVAELoss
         >>> loss = SoftIntroVAELoss(beta_rec=0.2, beta_kl=0.3, beta_neg=0.9)
         >>> x, z = torch.zeros(8, 2), torch.zeros(8, 2)
-        >>> loss.encoder_loss(x, x, z, z, fake=x, fake_rec=x, fake_mu=z, fake_logvar=z,
-        ...                   rec_rec=x, rec_mu=z, rec_logvar=z)
+        >>> generated = ReencodedBatch(x, z, z, x)
+        >>> loss.encoder_loss(x, x, z, z, fake=generated, rec=generated)
         tensor(0.5000)
-        >>> loss.decoder_loss(x, x, fake=x, fake_rec=x, fake_mu=z, fake_logvar=z,
-        ...                   rec_rec=x, rec_mu=z, rec_logvar=z)
+        >>> loss.decoder_loss(x, x, fake=generated, rec=generated)
         tensor(0.)
     """
 
@@ -58,6 +69,7 @@ class SoftIntroVAELoss(nn.Module):
         gamma_r: float = 1e-8,
         scale: float | None = None,
         recon: str = "mse",
+        detach_rec_target: bool = False,
     ) -> None:
         super().__init__()
         self.beta_rec = check_non_negative(beta_rec, "beta_rec")
@@ -66,6 +78,7 @@ class SoftIntroVAELoss(nn.Module):
         self.gamma_r = check_non_negative(gamma_r, "gamma_r")
         self.scale = None if scale is None else check_positive(scale, "scale")
         self.recon = check_choice(recon, "recon", RECONSTRUCTION_KINDS)
+        self.detach_rec_target = bool(detach_rec_target)
 
     def scale_for(self, x: Tensor) -> float:
         """The scale :math:`s`: the configured value, or ``1 / input_dim`` of ``x``."""
@@ -77,108 +90,81 @@ class SoftIntroVAELoss(nn.Module):
         """Map a raw decoder output to data space: identity for MSE, sigmoid for BCE."""
         return torch.sigmoid(output) if self.recon == "bce" else output
 
+    def _as_data(self, batch: object, name: str) -> ReencodedBatch:
+        batch = check_reencoded(batch, name)
+        return batch._replace(decoded=self.to_data(batch.decoded))
+
     def encoder_loss(
         self,
-        x: Tensor,
         x_rec: Tensor,
+        x: Tensor,
         mu: Tensor,
         logvar: Tensor,
         *,
-        fake: Tensor,
-        fake_rec: Tensor,
-        fake_mu: Tensor,
-        fake_logvar: Tensor,
-        rec_rec: Tensor,
-        rec_mu: Tensor,
-        rec_logvar: Tensor,
+        fake: ReencodedBatch,
+        rec: ReencodedBatch,
     ) -> Tensor:
         r"""Encoder loss: :math:`s`-scaled ELBO of ``x`` plus the expELBO of both generated sets.
 
         Args:
-            x: data, ``(B, *)``.
-            x_rec: :math:`D(z)`, :math:`z \sim q(z \mid x)`, decoder frozen.
+            x_rec: :math:`D(z)`, :math:`z \sim q(z \mid x)`, decoder frozen, with its graph to
+                the encoder, ``(B, *)``.
+            x: data, same shape.
             mu: posterior means of ``x``, ``(B, D)``.
             logvar: their log-variances.
-            fake: :math:`D(z_f)`, :math:`z_f \sim \mathcal N(0, I)`, ``(B_f, *)``.
-            fake_rec: :math:`D(z')`, :math:`z' \sim q(z \mid \mathrm{sg}(\text{fake}))`.
-            fake_mu: posterior means of ``sg(fake)``.
-            fake_logvar: their log-variances.
-            rec_rec: :math:`D(z')`, :math:`z' \sim q(z \mid \mathrm{sg}(x_{rec}))`.
-            rec_mu: posterior means of ``sg(x_rec)``.
-            rec_logvar: their log-variances.
+            fake: :math:`D(z_f)`, :math:`z_f \sim \mathcal N(0, I)`, its re-encoding from a
+                detached copy and the decoder output for a draw from that posterior.
+            rec: ``x_rec`` itself (its graph kept: it is also the target of
+                ``rec.reconstruction``), re-encoded from a detached copy, likewise.
 
         Returns:
             A float32 scalar.
         """
         return soft_intro_encoder_loss(
-            x,
             x_rec,
+            x,
             mu,
             logvar,
-            fake=self.to_data(fake),
-            fake_rec=fake_rec,
-            fake_mu=fake_mu,
-            fake_logvar=fake_logvar,
-            rec=self.to_data(x_rec),
-            rec_rec=rec_rec,
-            rec_mu=rec_mu,
-            rec_logvar=rec_logvar,
+            fake=self._as_data(fake, "fake"),
+            rec=self._as_data(rec, "rec"),
             beta_rec=self.beta_rec,
             beta_kl=self.beta_kl,
             beta_neg=self.beta_neg,
             scale=self.scale_for(x),
-            kind=self.recon,
+            recon=self.recon,
+            detach_rec_target=self.detach_rec_target,
         )
 
     def decoder_loss(
-        self,
-        x: Tensor,
-        x_rec: Tensor,
-        *,
-        fake: Tensor,
-        fake_rec: Tensor,
-        fake_mu: Tensor,
-        fake_logvar: Tensor,
-        rec_rec: Tensor,
-        rec_mu: Tensor,
-        rec_logvar: Tensor,
+        self, x_rec: Tensor, x: Tensor, *, fake: ReencodedBatch, rec: ReencodedBatch
     ) -> Tensor:
         r"""Decoder loss: reconstruction of ``x`` plus the ELBO of both generated sets.
 
         Args:
-            x: data, ``(B, *)``.
-            x_rec: :math:`D(\mathrm{sg}(z))`.
-            fake: :math:`D(z_f)` with its graph to the decoder, ``(B_f, *)``.
-            fake_rec: :math:`D(\mathrm{sg}(z'))`, :math:`z' \sim q(z \mid \text{fake})`.
-            fake_mu: posterior means of ``fake`` (encoder frozen, graph kept).
-            fake_logvar: their log-variances.
-            rec_rec: :math:`D(\mathrm{sg}(z'))`, :math:`z' \sim q(z \mid x_{rec})`.
-            rec_mu: posterior means of ``x_rec`` (encoder frozen, graph kept).
-            rec_logvar: their log-variances.
+            x_rec: :math:`D(\mathrm{sg}(z))`, ``(B, *)``.
+            x: data, same shape.
+            fake: :math:`D(z_f)` with its graph to the decoder, its re-encoding (encoder
+                frozen, graph kept) and the decoder output for a detached draw from it.
+            rec: ``x_rec`` with its graph, likewise.
 
         Returns:
             A float32 scalar.
         """
         return soft_intro_decoder_loss(
-            x,
             x_rec,
-            fake=self.to_data(fake),
-            fake_rec=fake_rec,
-            fake_mu=fake_mu,
-            fake_logvar=fake_logvar,
-            rec=self.to_data(x_rec),
-            rec_rec=rec_rec,
-            rec_mu=rec_mu,
-            rec_logvar=rec_logvar,
+            x,
+            fake=self._as_data(fake, "fake"),
+            rec=self._as_data(rec, "rec"),
             beta_rec=self.beta_rec,
             beta_kl=self.beta_kl,
             gamma_r=self.gamma_r,
             scale=self.scale_for(x),
-            kind=self.recon,
+            recon=self.recon,
         )
 
     def extra_repr(self) -> str:
         return (
             f"beta_rec={self.beta_rec}, beta_kl={self.beta_kl}, beta_neg={self.beta_neg}, "
-            f"gamma_r={self.gamma_r}, scale={self.scale}, recon={self.recon!r}"
+            f"gamma_r={self.gamma_r}, scale={self.scale}, recon={self.recon!r}, "
+            f"detach_rec_target={self.detach_rec_target}"
         )

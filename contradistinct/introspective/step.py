@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from contradistinct._checks import check_floating
+from contradistinct._posterior import as_posterior
 from contradistinct.functional.gaussian import reparameterize
+from contradistinct.functional.introspective import ReencodedBatch
 from contradistinct.introspective.soft_intro_vae import SoftIntroVAELoss
 
 
@@ -19,14 +22,26 @@ class SoftIntroStep(NamedTuple):
     decoder_loss: Tensor
 
 
-def _encode(encoder: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    out = encoder(x)
-    if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        raise TypeError(
-            f"encoder must return a (mu, logvar) pair, got {type(out).__name__}"
-            + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        )
-    return out[0], out[1]
+def _reencode(
+    encoder: nn.Module,
+    decoder: nn.Module,
+    loss: SoftIntroVAELoss,
+    decoded: Tensor,
+    *,
+    for_decoder: bool,
+    generator: torch.Generator | None,
+) -> ReencodedBatch:
+    """Encode a decoded batch again and decode a draw from that posterior.
+
+    Encoder step: the batch enters the encoder detached and the draw keeps its graph (the
+    encoder learns through the frozen decoder). Decoder step: the batch keeps its graph
+    through the frozen encoder and the draw is detached (Algorithm 1, line 19).
+    """
+    data = loss.to_data(decoded)
+    posterior = encoder(data if for_decoder else data.detach())
+    mu, logvar = as_posterior(posterior, "encoder(decoded batch)")
+    z = reparameterize(mu, logvar, generator=generator)
+    return ReencodedBatch(decoded, mu, logvar, decoder(z.detach() if for_decoder else z))
 
 
 def _trainable(module: nn.Module, name: str) -> list[Tensor]:
@@ -51,7 +66,9 @@ def soft_intro_step(
     Encoder step (lines 7–14): encode ``x``, decode a posterior draw :math:`z`, decode prior
     draws :math:`z_f` without a graph, re-encode the detached prior samples and
     reconstructions, and minimise :meth:`SoftIntroVAELoss.encoder_loss` w.r.t. the encoder's
-    parameters only. Decoder step (lines 16–23): with the *updated* encoder, decode
+    parameters only; the reconstruction keeps its graph as the target of its re-encoding's
+    reconstruction (the authors' gradient) unless ``loss.detach_rec_target`` is set.
+    Decoder step (lines 16–23): with the *updated* encoder, decode
     :math:`\mathrm{sg}(z)` and the same :math:`z_f`, re-encode both with their graph, decode
     detached draws from those posteriors and minimise :meth:`SoftIntroVAELoss.decoder_loss`
     w.r.t. the decoder's parameters only.
@@ -96,49 +113,23 @@ def soft_intro_step(
     encoder_params = _trainable(encoder, "encoder")
     decoder_params = _trainable(decoder, "decoder")
 
-    mu, logvar = _encode(encoder, x)
+    mu, logvar = as_posterior(encoder(x), "encoder(x)")
     z = reparameterize(mu, logvar, generator=generator)
     z_prior = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
 
     x_rec = decoder(z)
     with torch.no_grad():
         fake = decoder(z_prior)
-    fake_mu, fake_logvar = _encode(encoder, loss.to_data(fake))
-    rec_mu, rec_logvar = _encode(encoder, loss.to_data(x_rec).detach())
-    encoder_loss = loss.encoder_loss(
-        x,
-        x_rec,
-        mu,
-        logvar,
-        fake=fake,
-        fake_rec=decoder(reparameterize(fake_mu, fake_logvar, generator=generator)),
-        fake_mu=fake_mu,
-        fake_logvar=fake_logvar,
-        rec_rec=decoder(reparameterize(rec_mu, rec_logvar, generator=generator)),
-        rec_mu=rec_mu,
-        rec_logvar=rec_logvar,
-    )
+    reencode = partial(_reencode, encoder, decoder, loss, for_decoder=False, generator=generator)
+    encoder_loss = loss.encoder_loss(x_rec, x, mu, logvar, fake=reencode(fake), rec=reencode(x_rec))
     opt_e.zero_grad(set_to_none=True)
     encoder_loss.backward(inputs=encoder_params)
     opt_e.step()
 
     x_rec = decoder(z.detach())
     fake = decoder(z_prior)
-    fake_mu, fake_logvar = _encode(encoder, loss.to_data(fake))
-    rec_mu, rec_logvar = _encode(encoder, loss.to_data(x_rec))
-    fake_z = reparameterize(fake_mu, fake_logvar, generator=generator).detach()
-    rec_z = reparameterize(rec_mu, rec_logvar, generator=generator).detach()
-    decoder_loss = loss.decoder_loss(
-        x,
-        x_rec,
-        fake=fake,
-        fake_rec=decoder(fake_z),
-        fake_mu=fake_mu,
-        fake_logvar=fake_logvar,
-        rec_rec=decoder(rec_z),
-        rec_mu=rec_mu,
-        rec_logvar=rec_logvar,
-    )
+    reencode = partial(_reencode, encoder, decoder, loss, for_decoder=True, generator=generator)
+    decoder_loss = loss.decoder_loss(x_rec, x, fake=reencode(fake), rec=reencode(x_rec))
     opt_d.zero_grad(set_to_none=True)
     decoder_loss.backward(inputs=decoder_params)
     opt_d.step()

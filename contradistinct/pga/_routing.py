@@ -7,6 +7,8 @@ from typing import Any
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from contradistinct._posterior import describe
+
 
 def frozen_call(module: nn.Module, *args: Tensor) -> Any:
     """Call ``module`` with detached parameters: gradients reach the inputs, not the weights.
@@ -19,13 +21,7 @@ def frozen_call(module: nn.Module, *args: Tensor) -> Any:
 
 
 def check_latent(z: object, name: str) -> Tensor:
+    """Refuse anything but a ``(B, H)`` tensor of codes, showing what ``name`` returned."""
     if not isinstance(z, Tensor) or z.ndim != 2:
-        shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-        raise TypeError(f"{name} must return a (B, H) tensor, got {shape}")
+        raise TypeError(f"{name} must return a (B, H) tensor, got {describe(z)}")
     return z
-
-
-def check_posterior(out: object, name: str) -> tuple[Tensor, Tensor]:
-    if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        raise TypeError(f"{name} must return a (mu, logvar) pair, got {type(out).__name__}")
-    return check_latent(out[0], f"{name}'s mu"), check_latent(out[1], f"{name}'s logvar")

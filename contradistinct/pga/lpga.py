@@ -46,6 +46,7 @@ class LPGALoss(nn.Module):
     + \beta L^\phi_{lr,\mathcal H} + \gamma L^\phi_{nll}` and ``decoder_loss``
     :math:`= L_r + \gamma L^\theta_{nll}`, the split of the authors' code. Backpropagate the
     first into the encoder's parameters and the second into the decoder's (see the example).
+    The paper's :math:`\alpha, \beta, \gamma` are named here for the term each one weights.
 
     The superscripts of Eq. 7 are enforced inside the graph as well: the latent
     reconstructions decode without a graph (:math:`\phi` only), :math:`z \sim \mathcal H` is
@@ -54,10 +55,16 @@ class LPGALoss(nn.Module):
     Reconstruction errors are ½·sum of squares over the data dimensions and batch means (the
     paper's Eq. 1); the likelihood terms are divided by :math:`H` as in the authors' code.
 
+    Both losses add terms averaged over the data batch to terms averaged over prior draws,
+    which pair with no data sample, so there is no ``reduction``; the functions of
+    :mod:`contradistinct.functional` give each term per sample.
+
     Args:
-        alpha: :math:`\alpha \ge 0`, weight of the latent reconstruction on the prior.
-        beta: :math:`\beta \ge 0`, weight of the latent reconstruction on :math:`\mathcal H`.
-        gamma: :math:`\gamma \ge 0`, weight of the two likelihood terms.
+        latent_prior_weight: :math:`\alpha \ge 0`, weight of the latent reconstruction on the
+            prior.
+        latent_data_weight: :math:`\beta \ge 0`, weight of the latent reconstruction on
+            :math:`\mathcal H`.
+        nll_weight: :math:`\gamma \ge 0`, weight of the two likelihood terms.
         epsilon: radius of the hypersphere perturbation; ``None`` uses :math:`0.01\sqrt H`.
 
     Example:
@@ -66,7 +73,7 @@ class LPGALoss(nn.Module):
         >>> from contradistinct.pga import LPGALoss
         >>> _ = torch.manual_seed(0)
         >>> encoder, decoder = nn.Linear(6, 2), nn.Linear(2, 6)
-        >>> loss = LPGALoss(alpha=1.0, beta=0.5, gamma=0.1)
+        >>> loss = LPGALoss(latent_prior_weight=1.0, latent_data_weight=0.5, nll_weight=0.1)
         >>> encoder_loss, decoder_loss = loss(encoder, decoder, torch.randn(8, 6))
         >>> encoder_loss.backward(inputs=list(encoder.parameters()), retain_graph=True)
         >>> decoder_loss.backward(inputs=list(decoder.parameters()))
@@ -76,15 +83,15 @@ class LPGALoss(nn.Module):
 
     def __init__(
         self,
-        alpha: float = 1.0,
-        beta: float = 0.0,
-        gamma: float = 1.0,
+        latent_prior_weight: float = 1.0,
+        latent_data_weight: float = 0.0,
+        nll_weight: float = 1.0,
         epsilon: float | None = None,
     ) -> None:
         super().__init__()
-        self.alpha = check_non_negative(alpha, "alpha")
-        self.beta = check_non_negative(beta, "beta")
-        self.gamma = check_non_negative(gamma, "gamma")
+        self.latent_prior_weight = check_non_negative(latent_prior_weight, "latent_prior_weight")
+        self.latent_data_weight = check_non_negative(latent_data_weight, "latent_data_weight")
+        self.nll_weight = check_non_negative(nll_weight, "nll_weight")
         self.epsilon = None if epsilon is None else check_positive(epsilon, "epsilon")
 
     def terms(
@@ -135,12 +142,16 @@ class LPGALoss(nn.Module):
         t = self.terms(encoder, decoder, x, generator=generator)
         encoder_loss = (
             t.reconstruction
-            + self.alpha * t.latent_prior
-            + self.beta * t.latent_data
-            + self.gamma * t.nll_encoder
+            + self.latent_prior_weight * t.latent_prior
+            + self.latent_data_weight * t.latent_data
+            + self.nll_weight * t.nll_encoder
         )
-        decoder_loss = t.reconstruction + self.gamma * t.nll_decoder
+        decoder_loss = t.reconstruction + self.nll_weight * t.nll_decoder
         return encoder_loss, decoder_loss
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, epsilon={self.epsilon}"
+        return (
+            f"latent_prior_weight={self.latent_prior_weight}, "
+            f"latent_data_weight={self.latent_data_weight}, nll_weight={self.nll_weight}, "
+            f"epsilon={self.epsilon}"
+        )

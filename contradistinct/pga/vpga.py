@@ -8,10 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from contradistinct._checks import check_floating, check_non_negative, check_positive
+from contradistinct._posterior import as_posterior
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.pga import latent_reconstruction_loss
 from contradistinct.functional.reconstruction import reconstruction_loss
-from contradistinct.pga._routing import check_posterior, frozen_call
+from contradistinct.pga._routing import frozen_call
 
 
 class VPGATerms(NamedTuple):
@@ -45,7 +46,8 @@ class VPGALoss(nn.Module):
     Returned as ``encoder_loss`` :math:`= L_r + \alpha L^\phi_{lr,\mathcal N}
     + \beta L^\phi_{lr,\mathcal H} + \gamma L_{vae}` and ``decoder_loss``
     :math:`= L_r + \gamma\,\mathbb E\lVert \hat z - h(z)\rVert^2 / 2\sigma^2`, the split of the
-    authors' code; backpropagate each into its own network's parameters.
+    authors' code; backpropagate each into its own network's parameters. The paper's
+    :math:`\alpha, \beta, \gamma` are named here for the term each one weights.
 
     Routing inside the graph, as in the authors' code: both :math:`h` evaluations use the
     encoder with detached weights, so the likelihood trains the decoder and, through the
@@ -53,10 +55,16 @@ class VPGALoss(nn.Module):
     latent error by the batch RMS of :math:`\mu` per dimension; here :math:`\sigma` is the
     paper's tunable scalar.
 
+    Both losses add terms averaged over the data batch to terms averaged over prior draws,
+    which pair with no data sample, so there is no ``reduction``; the functions of
+    :mod:`contradistinct.functional` give each term per sample.
+
     Args:
-        alpha: :math:`\alpha \ge 0`.
-        beta: :math:`\beta \ge 0`.
-        gamma: :math:`\gamma \ge 0`, weight of :math:`L_{vae}`.
+        latent_prior_weight: :math:`\alpha \ge 0`, weight of the latent reconstruction on the
+            prior.
+        latent_data_weight: :math:`\beta \ge 0`, weight of the latent reconstruction on
+            :math:`\mathcal H`.
+        vae_weight: :math:`\gamma \ge 0`, weight of :math:`L_{vae}`.
         sigma: :math:`\sigma > 0` of :math:`p(\hat z \mid z) = \mathcal N(h(z), \sigma^2 I)`.
 
     Example:
@@ -71,18 +79,23 @@ class VPGALoss(nn.Module):
         ...         return self.net(x).chunk(2, dim=1)
         >>> _ = torch.manual_seed(0)
         >>> encoder, decoder = Encoder(), nn.Linear(2, 6)
-        >>> encoder_loss, decoder_loss = VPGALoss(gamma=0.5)(encoder, decoder, torch.randn(8, 6))
+        >>> loss = VPGALoss(vae_weight=0.5)
+        >>> encoder_loss, decoder_loss = loss(encoder, decoder, torch.randn(8, 6))
         >>> encoder_loss.backward(inputs=list(encoder.parameters()), retain_graph=True)
         >>> decoder_loss.backward(inputs=list(decoder.parameters()))
     """
 
     def __init__(
-        self, alpha: float = 1.0, beta: float = 0.0, gamma: float = 1.0, sigma: float = 1.0
+        self,
+        latent_prior_weight: float = 1.0,
+        latent_data_weight: float = 0.0,
+        vae_weight: float = 1.0,
+        sigma: float = 1.0,
     ) -> None:
         super().__init__()
-        self.alpha = check_non_negative(alpha, "alpha")
-        self.beta = check_non_negative(beta, "beta")
-        self.gamma = check_non_negative(gamma, "gamma")
+        self.latent_prior_weight = check_non_negative(latent_prior_weight, "latent_prior_weight")
+        self.latent_data_weight = check_non_negative(latent_data_weight, "latent_data_weight")
+        self.vae_weight = check_non_negative(vae_weight, "vae_weight")
         self.sigma = check_positive(sigma, "sigma")
 
     def terms(
@@ -99,15 +112,15 @@ class VPGALoss(nn.Module):
         back to ``x``'s shape; ``generator`` seeds the prior and posterior draws.
         """
         x = check_floating(x, "x")
-        mu, logvar = check_posterior(encoder(x), "encoder")
+        mu, logvar = as_posterior(encoder(x), "encoder(x)", ndim=2)
         x_rec = decoder(mu)
         mu_data = mu.detach()
 
         z_prior = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         with torch.no_grad():
             x_prior = decoder(z_prior)
-        prior_mu, _ = check_posterior(encoder(x_prior), "encoder")
-        data_mu, _ = check_posterior(encoder(x_rec.detach()), "encoder")
+        prior_mu, _ = as_posterior(encoder(x_prior), "encoder(prior sample)", ndim=2)
+        data_mu, _ = as_posterior(encoder(x_rec.detach()), "encoder(reconstruction)", ndim=2)
 
         noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         z = mu_data + torch.exp(0.5 * logvar) * noise
@@ -133,12 +146,16 @@ class VPGALoss(nn.Module):
         t = self.terms(encoder, decoder, x, generator=generator)
         encoder_loss = (
             t.reconstruction
-            + self.alpha * t.latent_prior
-            + self.beta * t.latent_data
-            + self.gamma * (t.latent_likelihood + t.kl)
+            + self.latent_prior_weight * t.latent_prior
+            + self.latent_data_weight * t.latent_data
+            + self.vae_weight * (t.latent_likelihood + t.kl)
         )
-        decoder_loss = t.reconstruction + self.gamma * t.latent_likelihood
+        decoder_loss = t.reconstruction + self.vae_weight * t.latent_likelihood
         return encoder_loss, decoder_loss
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, sigma={self.sigma}"
+        return (
+            f"latent_prior_weight={self.latent_prior_weight}, "
+            f"latent_data_weight={self.latent_data_weight}, vae_weight={self.vae_weight}, "
+            f"sigma={self.sigma}"
+        )

@@ -1,8 +1,10 @@
 """Seeded samplers of the four 2D distributions of Soft-IntroVAE §6.1.
 
-The constants are those of the Soft-IntroVAE authors' code (project design notes, §2.6):
-8 Gaussians at radius 2 on the compass directions with σ = 0.02, divided by 1.414; two
-spirals, a checkerboard and four rings as in the normalising-flow benchmarks they cite.
+The constants are those of the Soft-IntroVAE authors' code,
+github.com/taldatech/soft-intro-vae-pytorch, ``soft_intro_vae_2d/train_soft_intro_vae_2d.py``:
+8 Gaussians at radius 2 on the compass directions with σ = 0.02, divided by 1.414
+(``ToyDataset.next_batch``); two spirals, a checkerboard and four rings as in the
+normalising-flow benchmark they take them from (``sample_2d_data``).
 """
 
 from __future__ import annotations

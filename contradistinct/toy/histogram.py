@@ -8,14 +8,19 @@ Two families, named apart on purpose:
 * :func:`~contradistinct.toy.soft_intro_histogram_kl` and
   :func:`~contradistinct.toy.soft_intro_histogram_jsd` reproduce the numbers of Table 2:
   computed on *densities* (masses / bin area), summed and divided by the number
-  of bins per axis, with a floor of 1e-14 inside the logarithm of the second argument, and a
+  of bins per axis, with a floor of 1e-14 added inside the logarithm of :math:`Q` (of
+  :math:`P` and :math:`Q` for the JSD), and a
   "JSD" that is :math:`\\tfrac12[\\mathrm{KL}(M \\Vert P) + \\mathrm{KL}(M \\Vert Q)]`
   (the divergences *from* the mixture, not the Jensen–Shannon divergence).
 
 Conventions shared by all four: 100 bins per axis over ``range × range`` (``[-2, 2]`` for
 8 Gaussians, ``[-4, 4]`` otherwise in the paper), points outside the range are dropped
 before normalising (as ``numpy.histogram2d(density=True)`` does), the right edge belongs to
-the last bin, :math:`P` is the real and :math:`Q` the generated distribution.
+the last bin, :math:`P` is the real and :math:`Q` the generated distribution. Like every
+comparison in the library they take the prediction first, ``(generated, real)``, as
+``torch.nn.functional.kl_div(input, target)`` does for :math:`\\mathrm{KL}(target \\Vert input)`
+and as the authors' metric code calls it (github.com/taldatech/soft-intro-vae-pytorch,
+``soft_intro_vae_2d/train_soft_intro_vae_2d.py``, ``calculate_sample_kl``).
 """
 
 from __future__ import annotations
@@ -78,8 +83,8 @@ def _kl(p: Tensor, q: Tensor, floor: float) -> Tensor:
 
 
 def histogram_kl(
-    real: Tensor,
     generated: Tensor,
+    real: Tensor,
     *,
     bins: int = 100,
     range: tuple[float, float] = (-2.0, 2.0),
@@ -104,8 +109,8 @@ def histogram_kl(
 
 
 def histogram_jsd(
-    real: Tensor,
     generated: Tensor,
+    real: Tensor,
     *,
     bins: int = 100,
     range: tuple[float, float] = (-2.0, 2.0),
@@ -133,7 +138,7 @@ def histogram_jsd(
 
 
 def _densities(
-    real: Tensor, generated: Tensor, bins: int, range: tuple[float, float]
+    generated: Tensor, real: Tensor, bins: int, range: tuple[float, float]
 ) -> tuple[Tensor, Tensor]:
     low, high = _check_range(range)
     area = ((high - low) / bins) ** 2
@@ -143,8 +148,8 @@ def _densities(
 
 
 def soft_intro_histogram_kl(
-    real: Tensor,
     generated: Tensor,
+    real: Tensor,
     *,
     bins: int = 100,
     range: tuple[float, float] = (-2.0, 2.0),
@@ -167,13 +172,13 @@ def soft_intro_histogram_kl(
         >>> bool(soft_intro_histogram_kl(x, x).abs() < 1e-10)  # 0 up to the floor
         True
     """
-    p, q = _densities(real, generated, bins, range)
+    p, q = _densities(generated, real, bins, range)
     return _kl(p, q, SOFT_INTRO_FLOOR) / bins
 
 
 def soft_intro_histogram_jsd(
-    real: Tensor,
     generated: Tensor,
+    real: Tensor,
     *,
     bins: int = 100,
     range: tuple[float, float] = (-2.0, 2.0),
@@ -195,6 +200,6 @@ def soft_intro_histogram_jsd(
         >>> bool(soft_intro_histogram_jsd(x, x).abs() < 1e-10)  # 0 up to the floor
         True
     """
-    p, q = _densities(real, generated, bins, range)
+    p, q = _densities(generated, real, bins, range)
     m = 0.5 * (p + q)
     return 0.5 * (_kl(m, p, SOFT_INTRO_FLOOR) + _kl(m, q, SOFT_INTRO_FLOOR)) / bins

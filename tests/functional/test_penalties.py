@@ -52,6 +52,23 @@ def test_gradient_penalty_mixes_dtypes_under_autocast():
     assert critic.weight.grad is not None
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_penalties_reduce_per_sample_values(reduction):
+    scale = torch.arange(1.0, 5.0)  # sample i has gradient norm i in every direction of 1
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return scale * x[:, 0]
+
+    x = torch.randn(4, 3, requires_grad=True)
+    expected_r1 = scale.square()
+    expected_gp = (scale - 1).square()
+    got_r1 = r1_penalty(critic(x), x, reduction=reduction)
+    got_gp = gradient_penalty(critic, torch.randn(4, 3), torch.randn(4, 3), reduction=reduction)
+    for got, per_sample in ((got_r1, expected_r1), (got_gp, expected_gp)):
+        expected = {"mean": per_sample.mean(), "sum": per_sample.sum(), "none": per_sample}
+        torch.testing.assert_close(got, expected[reduction])
+
+
 def test_r1_reference_value():
     x = torch.randn(6, 2, 2, requires_grad=True)
     logits = 3.0 * x.flatten(1).sum(1)
@@ -80,6 +97,11 @@ def test_r1_backpropagates_into_the_discriminator():
             lambda: gradient_penalty(lambda x: x, torch.zeros(2, 3), torch.zeros(2, 4)),
             ValueError,
             r"same shape, got \(2, 3\) and \(2, 4\)",
+        ),
+        (
+            lambda: r1_penalty(torch.zeros(2), torch.zeros(2, 3), reduction="avg"),
+            ValueError,
+            "reduction must be one of",
         ),
     ],
 )

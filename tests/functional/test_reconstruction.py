@@ -23,11 +23,13 @@ def test_mse_is_a_per_sample_sum_averaged_over_the_batch(batch, channels, side):
 def test_bce_reads_logits():
     logits, target = torch.randn(3, 5), torch.rand(3, 5)
     expected = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / 3
-    torch.testing.assert_close(reconstruction_loss(logits, target, kind="bce"), expected)
+    torch.testing.assert_close(reconstruction_loss(logits, target, recon="bce"), expected)
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"):
         reconstruction_loss(torch.zeros(2, 3), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="kind must be one of"):
-        reconstruction_loss(torch.zeros(2, 3), torch.zeros(2, 3), kind="l1")
+    with pytest.raises(ValueError, match="recon must be one of"):
+        reconstruction_loss(torch.zeros(2, 3), torch.zeros(2, 3), recon="l1")
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        reconstruction_loss(torch.zeros(2, 3), torch.zeros(2, 3), reduction="batchmean")

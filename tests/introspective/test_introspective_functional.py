@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contradistinct.functional import (
+    ReencodedBatch,
     exp_elbo,
     intro_vae_decoder_loss,
     intro_vae_encoder_loss,
@@ -21,39 +23,79 @@ from contradistinct.functional import (
 BETAS = {"beta_rec": 0.2, "beta_kl": 0.3}
 
 
+class Case(NamedTuple):
+    """A real batch and the two re-encoded generated batches."""
+
+    x_rec: torch.Tensor
+    x: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    fake: ReencodedBatch
+    rec: ReencodedBatch
+
+    def map(self, fn) -> Case:  # type: ignore[no-untyped-def]
+        return Case(
+            *(fn(t) for t in self[:4]),
+            ReencodedBatch(*(fn(t) for t in self.fake)),
+            ReencodedBatch(*(fn(t) for t in self.rec)),
+        )
+
+    def leaves(self) -> dict[str, torch.Tensor]:
+        named = dict(zip(("x_rec", "x", "mu", "logvar"), self[:4], strict=True))
+        for branch in ("fake", "rec"):
+            named |= {f"{branch}.{k}": v for k, v in getattr(self, branch)._asdict().items()}
+        return named
+
+
+def encoder_loss(case: Case, **kwargs: object) -> torch.Tensor:
+    settings = {**BETAS, "beta_neg": 0.9, "scale": 0.5, **kwargs}
+    return soft_intro_encoder_loss(*case[:4], fake=case.fake, rec=case.rec, **settings)
+
+
+def decoder_loss(case: Case, **kwargs: object) -> torch.Tensor:
+    settings = {**BETAS, "gamma_r": 1e-2, "scale": 0.5, **kwargs}
+    return soft_intro_decoder_loss(case.x_rec, case.x, fake=case.fake, rec=case.rec, **settings)
+
+
 def t(*rows: list[float]) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float32)
 
 
-def hand_case() -> dict[str, torch.Tensor]:
+def hand_case() -> Case:
     # One sample of 2D data and a 1D latent, small enough to evaluate every term by hand.
-    return {
-        "x": t([1.0, 0.0]),
-        "x_rec": t([0.0, 0.0]),  # reconstruction error 1
-        "mu": t([0.5]),  # KL 0.125
-        "logvar": t([0.0]),
-        "fake": t([1.0, 1.0]),
-        "fake_rec": t([0.0, 1.0]),  # error 1
-        "fake_mu": t([1.0]),  # KL 0.5
-        "fake_logvar": t([0.0]),
-        "rec": t([0.0, 0.0]),
-        "rec_rec": t([0.0, 2.0]),  # error 4
-        "rec_mu": t([0.0]),  # KL 0
-        "rec_logvar": t([0.0]),
-    }
-
-
-def encoder_kwargs(case: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in case.items() if k not in ("x", "x_rec", "mu", "logvar")}
-
-
-def decoder_kwargs(case: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in case.items() if k not in ("x", "x_rec", "mu", "logvar")}
+    return Case(
+        x_rec=t([0.0, 0.0]),  # reconstruction error 1
+        x=t([1.0, 0.0]),
+        mu=t([0.5]),  # KL 0.125
+        logvar=t([0.0]),
+        fake=ReencodedBatch(
+            decoded=t([1.0, 1.0]),
+            mu=t([1.0]),  # KL 0.5
+            logvar=t([0.0]),
+            reconstruction=t([0.0, 1.0]),  # error 1
+        ),
+        rec=ReencodedBatch(
+            decoded=t([0.0, 0.0]),
+            mu=t([0.0]),  # KL 0
+            logvar=t([0.0]),
+            reconstruction=t([0.0, 2.0]),  # error 4
+        ),
+    )
 
 
 def test_negative_elbo_by_hand() -> None:
-    value = negative_elbo(t([0.0, 0.0]), t([1.0, 2.0]), t([1.0]), t([0.0]), **BETAS)
+    value = negative_elbo(
+        t([0.0, 0.0]), t([1.0, 2.0]), t([1.0]), t([0.0]), recon_weight=0.2, kl_weight=0.3
+    )
     assert value.item() == pytest.approx(0.2 * 5 + 0.3 * 0.5)
+
+
+def test_negative_elbo_takes_the_prediction_first() -> None:
+    logits, target = t([2.0, -1.0]), t([1.0, 0.0])
+    zero = t([0.0])
+    value = negative_elbo(logits, target, zero, zero, recon="bce")
+    expected = math.log1p(math.exp(-2.0)) + math.log1p(math.exp(-1.0))
+    assert value.item() == pytest.approx(expected)
 
 
 def test_exp_elbo_by_hand() -> None:
@@ -66,104 +108,84 @@ def test_exp_elbo_by_hand() -> None:
 
 
 def test_soft_intro_encoder_loss_by_hand() -> None:
-    c = hand_case()
     s = 0.5
     real = s * (0.2 * 1 + 0.3 * 0.125)
     fake = math.exp(-2 * s * (0.2 * 1 + 0.9 * 0.5))
     rec = math.exp(-2 * s * (0.2 * 4 + 0.9 * 0.0))
     expected = real + 0.25 * (fake + rec)
-    value = soft_intro_encoder_loss(
-        c["x"],
-        c["x_rec"],
-        c["mu"],
-        c["logvar"],
-        **encoder_kwargs(c),
-        **BETAS,
-        beta_neg=0.9,
-        scale=s,
-    )
-    assert value.item() == pytest.approx(expected)
+    assert encoder_loss(hand_case(), scale=s).item() == pytest.approx(expected)
 
 
 def test_soft_intro_decoder_loss_by_hand() -> None:
-    c = hand_case()
     s, gamma_r = 0.5, 0.1
     expected = s * (0.2 * 1 + 0.5 * 0.3 * (0.5 + 0.0) + 0.5 * gamma_r * 0.2 * (4 + 1))
-    kwargs = decoder_kwargs(c)
-    value = soft_intro_decoder_loss(c["x"], c["x_rec"], **kwargs, **BETAS, gamma_r=gamma_r, scale=s)
+    value = decoder_loss(hand_case(), gamma_r=gamma_r, scale=s)
     assert value.item() == pytest.approx(expected)
 
 
 def test_intro_vae_losses_by_hand() -> None:
     c = hand_case()
-    latents = {
-        "fake_mu": c["fake_mu"],  # KL 0.5
-        "fake_logvar": c["fake_logvar"],
-        "rec_mu": t([3.0]),  # KL 4.5, beyond the margin
-        "rec_logvar": t([0.0]),
+    posteriors = {
+        "fake_posterior": (c.fake.mu, c.fake.logvar),  # KL 0.5
+        "rec_posterior": (t([3.0]), t([0.0])),  # KL 4.5, beyond the margin
     }
-    weights = {"weight_rec": 0.5, "weight_kl": 2.0}
-    enc = intro_vae_encoder_loss(
-        c["x"], c["x_rec"], c["mu"], c["logvar"], **latents, margin=2.0, weight_neg=0.5, **weights
-    )
+    weights = {"recon_weight": 0.5, "kl_weight": 2.0}
+    enc = intro_vae_encoder_loss(*c[:4], **posteriors, margin=2.0, neg_weight=0.5, **weights)
     assert enc.item() == pytest.approx(0.5 * 1 + 2.0 * (0.125 + 0.5 * 0.5 * (0.0 + 1.5)))
-    dec = intro_vae_decoder_loss(c["x"], c["x_rec"], **latents, **weights)
+    dec = intro_vae_decoder_loss(c.x_rec, c.x, **posteriors, **weights)
     assert dec.item() == pytest.approx(0.5 * 1 + 0.5 * 2.0 * (4.5 + 0.5))
 
 
-def random_case(batch: int = 5, fake_batch: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+def random_case(batch: int = 5, fake_batch: int = 3, seed: int = 0) -> Case:
     g = torch.Generator().manual_seed(seed)
 
     def r(*shape: int) -> torch.Tensor:
         return torch.randn(shape, generator=g).requires_grad_()
 
-    return {
-        "x": r(batch, 2),
-        "x_rec": r(batch, 2),
-        "mu": r(batch, 3),
-        "logvar": r(batch, 3),
-        "fake": r(fake_batch, 2),
-        "fake_rec": r(fake_batch, 2),
-        "fake_mu": r(fake_batch, 3),
-        "fake_logvar": r(fake_batch, 3),
-        "rec": r(batch, 2),
-        "rec_rec": r(batch, 2),
-        "rec_mu": r(batch, 3),
-        "rec_logvar": r(batch, 3),
-    }
+    def branch(n: int) -> ReencodedBatch:
+        return ReencodedBatch(r(n, 2), r(n, 3), r(n, 3), r(n, 2))
 
-
-def test_encoder_loss_stop_gradients() -> None:
-    """Algorithm 1: generated samples are fixed targets; every other input gets a gradient."""
-    c = random_case()
-    loss = soft_intro_encoder_loss(
-        c["x"],
-        c["x_rec"],
-        c["mu"],
-        c["logvar"],
-        **encoder_kwargs(c),
-        **BETAS,
-        beta_neg=0.9,
-        scale=0.5,
+    return Case(
+        r(batch, 2), r(batch, 2), r(batch, 3), r(batch, 3), branch(fake_batch), branch(batch)
     )
-    loss.backward()
-    assert c["fake"].grad is None
-    assert c["rec"].grad is None
-    for name in ("x_rec", "mu", "logvar", "fake_rec", "fake_mu", "fake_logvar", "rec_rec"):
-        assert c[name].grad is not None and c[name].grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("detach_rec_target", [False, True])
+def test_encoder_loss_stop_gradients(detach_rec_target: bool) -> None:
+    """Prior samples are fixed targets; ``rec`` is one only with ``detach_rec_target``."""
+    c = random_case()
+    encoder_loss(c, detach_rec_target=detach_rec_target).backward()
+    leaves = c.leaves()
+    assert leaves.pop("fake.decoded").grad is None
+    leaves.pop("x")  # data: a target, never produced by a network
+    rec_target = leaves.pop("rec.decoded")
+    if detach_rec_target:
+        assert rec_target.grad is None
+    else:  # the authors' gradient: the reconstruction target moves with the encoder
+        assert rec_target.grad is not None and rec_target.grad.abs().sum() > 0
+    for name, leaf in leaves.items():
+        assert leaf.grad is not None and leaf.grad.abs().sum() > 0, name
 
 
 def test_decoder_loss_stop_gradients() -> None:
     c = random_case()
-    loss = soft_intro_decoder_loss(
-        c["x"], c["x_rec"], **decoder_kwargs(c), **BETAS, gamma_r=1e-2, scale=0.5
-    )
-    loss.backward()
-    assert c["fake"].grad is None
-    assert c["rec"].grad is None
-    assert c["mu"].grad is None  # the KL of real data does not reach the decoder
-    for name in ("x_rec", "fake_rec", "fake_mu", "fake_logvar", "rec_rec", "rec_mu"):
-        assert c[name].grad is not None and c[name].grad.abs().sum() > 0, name
+    decoder_loss(c).backward()
+    leaves = c.leaves()
+    for name in ("x", "mu", "logvar"):  # data, and the real KL that does not reach the decoder
+        leaves.pop(name)
+    for name in ("fake.decoded", "rec.decoded"):  # detached where they are targets
+        assert leaves.pop(name).grad is None, name
+    for name, leaf in leaves.items():
+        assert leaf.grad is not None and leaf.grad.abs().sum() > 0, name
+
+
+def test_reencoded_batch_is_a_named_tuple_of_its_four_tensors() -> None:
+    c = random_case()
+    fake = c.fake
+    assert ReencodedBatch._fields == ("decoded", "mu", "logvar", "reconstruction")
+    assert ReencodedBatch(*fake) == fake
+    swapped = fake._replace(decoded=fake.reconstruction)
+    assert swapped.decoded is fake.reconstruction and swapped.mu is fake.mu
 
 
 finite_floats = st.floats(allow_nan=False, allow_infinity=False, width=32)
@@ -194,160 +216,99 @@ def test_exp_elbo_extremes_have_finite_value_and_gradient(value: float, reductio
     assert n.grad is not None and n.grad.isfinite().all()
 
 
+@given(
+    seed=st.integers(0, 2**16),
+    batch=st.integers(1, 6),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+)
+def test_negative_elbo_reductions_agree(seed: int, batch: int, reduction: str) -> None:
+    c = random_case(batch, 1, seed).map(torch.Tensor.detach)
+    per_sample = negative_elbo(*c[:4], recon_weight=0.4, kl_weight=0.7, reduction="none")
+    assert per_sample.shape == (batch,) and (per_sample >= 0).all()
+    value = negative_elbo(*c[:4], recon_weight=0.4, kl_weight=0.7, reduction=reduction)
+    expected = {"mean": per_sample.mean(), "sum": per_sample.sum(), "none": per_sample}
+    torch.testing.assert_close(value, expected[reduction])
+
+
 @given(magnitude=st.floats(0.0, 1e15), scale=st.floats(1e-4, 1.0))
 def test_encoder_loss_finite_for_extreme_generated_elbos(magnitude: float, scale: float) -> None:
     c = random_case()
-    kwargs = encoder_kwargs(c)
-    kwargs["fake_rec"] = kwargs["fake_rec"] * magnitude
-    kwargs["rec_mu"] = kwargs["rec_mu"] * magnitude
-    loss = soft_intro_encoder_loss(
-        c["x"], c["x_rec"], c["mu"], c["logvar"], **kwargs, **BETAS, beta_neg=0.9, scale=scale
+    extreme = c._replace(
+        fake=c.fake._replace(reconstruction=c.fake.reconstruction * magnitude),
+        rec=c.rec._replace(mu=c.rec.mu * magnitude),
     )
+    loss = encoder_loss(extreme, scale=scale)
     assert loss.isfinite()
     loss.backward()
-    assert c["mu"].grad is not None and c["mu"].grad.isfinite().all()
+    assert c.mu.grad is not None and c.mu.grad.isfinite().all()
 
 
 @given(seed=st.integers(0, 2**16), batch=st.integers(1, 6), fake_batch=st.integers(1, 6))
 def test_losses_invariant_to_batch_permutation(seed: int, batch: int, fake_batch: int) -> None:
-    c = {k: v.detach() for k, v in random_case(batch, fake_batch, seed).items()}
+    c = random_case(batch, fake_batch, seed).map(torch.Tensor.detach)
     g = torch.Generator().manual_seed(seed + 1)
-    real_perm, fake_perm = (
-        torch.randperm(batch, generator=g),
-        torch.randperm(fake_batch, generator=g),
+    real_perm = torch.randperm(batch, generator=g)
+    fake_perm = torch.randperm(fake_batch, generator=g)
+    permuted = Case(
+        *(v[real_perm] for v in c[:4]),
+        ReencodedBatch(*(v[fake_perm] for v in c.fake)),
+        ReencodedBatch(*(v[real_perm] for v in c.rec)),
     )
-    permuted = {k: v[fake_perm if k.startswith("fake") else real_perm] for k, v in c.items()}
-    a = soft_intro_encoder_loss(
-        c["x"],
-        c["x_rec"],
-        c["mu"],
-        c["logvar"],
-        **encoder_kwargs(c),
-        **BETAS,
-        beta_neg=0.9,
-        scale=0.5,
-    )
-    b = soft_intro_encoder_loss(
-        permuted["x"],
-        permuted["x_rec"],
-        permuted["mu"],
-        permuted["logvar"],
-        **encoder_kwargs(permuted),
-        **BETAS,
-        beta_neg=0.9,
-        scale=0.5,
-    )
-    torch.testing.assert_close(a, b)
-    a = soft_intro_decoder_loss(
-        c["x"], c["x_rec"], **decoder_kwargs(c), **BETAS, gamma_r=0.1, scale=0.5
-    )
-    b = soft_intro_decoder_loss(
-        permuted["x"],
-        permuted["x_rec"],
-        **decoder_kwargs(permuted),
-        **BETAS,
-        gamma_r=0.1,
-        scale=0.5,
-    )
-    torch.testing.assert_close(a, b)
-    latents = ("fake_mu", "fake_logvar", "rec_mu", "rec_logvar")
-    a = intro_vae_encoder_loss(
-        c["x"], c["x_rec"], c["mu"], c["logvar"], margin=3.0, **{k: c[k] for k in latents}
-    )
-    b = intro_vae_encoder_loss(
-        permuted["x"],
-        permuted["x_rec"],
-        permuted["mu"],
-        permuted["logvar"],
-        margin=3.0,
-        **{k: permuted[k] for k in latents},
-    )
-    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(encoder_loss(c), encoder_loss(permuted))
+    torch.testing.assert_close(decoder_loss(c), decoder_loss(permuted))
+
+    def intro(case: Case) -> torch.Tensor:
+        return intro_vae_encoder_loss(
+            *case[:4],
+            fake_posterior=(case.fake.mu, case.fake.logvar),
+            rec_posterior=(case.rec.mu, case.rec.logvar),
+            margin=3.0,
+        )
+
+    torch.testing.assert_close(intro(c), intro(permuted))
 
 
 def test_bf16_autocast_gives_float32_close_to_float32() -> None:
-    c = {k: v.detach() for k, v in random_case().items()}
-    ref = soft_intro_encoder_loss(
-        c["x"],
-        c["x_rec"],
-        c["mu"],
-        c["logvar"],
-        **encoder_kwargs(c),
-        **BETAS,
-        beta_neg=0.9,
-        scale=0.5,
-    )
-    half = {k: v.bfloat16() for k, v in c.items()}
+    c = random_case().map(torch.Tensor.detach)
+    ref = encoder_loss(c)
+    half = c.map(torch.Tensor.bfloat16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        enc = soft_intro_encoder_loss(
-            half["x"],
-            half["x_rec"],
-            half["mu"],
-            half["logvar"],
-            **encoder_kwargs(half),
-            **BETAS,
-            beta_neg=0.9,
-            scale=0.5,
-        )
-        dec = soft_intro_decoder_loss(
-            half["x"], half["x_rec"], **decoder_kwargs(half), **BETAS, gamma_r=1e-8, scale=0.5
-        )
+        enc = encoder_loss(half)
+        dec = decoder_loss(half, gamma_r=1e-8)
     assert enc.dtype == dec.dtype == torch.float32
     torch.testing.assert_close(enc, ref, rtol=5e-2, atol=5e-2)
     assert dec.isfinite()
 
 
 def test_bad_input() -> None:
-    c = {k: v.detach() for k, v in random_case().items()}
-    base = {"beta_neg": 0.9, "scale": 0.5, **BETAS}
-    kwargs = encoder_kwargs(c)
-    with pytest.raises(ValueError, match="fake_rec"):
-        soft_intro_encoder_loss(
-            c["x"],
-            c["x_rec"],
-            c["mu"],
-            c["logvar"],
-            **{**kwargs, "fake_rec": torch.zeros(3, 5)},
-            **base,
-        )
+    c = random_case().map(torch.Tensor.detach)
+    bad_fake = c._replace(fake=c.fake._replace(reconstruction=torch.zeros(3, 5)))
+    with pytest.raises(ValueError, match=r"fake.reconstruction and fake.decoded"):
+        encoder_loss(bad_fake)
     with pytest.raises(ValueError, match="x_rec and mu"):
-        soft_intro_encoder_loss(c["x"], c["x_rec"], c["mu"][:2], c["logvar"][:2], **kwargs, **base)
+        encoder_loss(c._replace(mu=c.mu[:2], logvar=c.logvar[:2]))
     with pytest.raises(ValueError, match="scale"):
-        soft_intro_encoder_loss(
-            c["x"], c["x_rec"], c["mu"], c["logvar"], **kwargs, **{**base, "scale": 0.0}
-        )
+        encoder_loss(c, scale=0.0)
     with pytest.raises(ValueError, match="beta_neg"):
-        soft_intro_encoder_loss(
-            c["x"], c["x_rec"], c["mu"], c["logvar"], **kwargs, **{**base, "beta_neg": -1.0}
-        )
-    with pytest.raises(ValueError, match="kind"):
-        soft_intro_decoder_loss(
-            c["x"], c["x_rec"], **kwargs, **BETAS, gamma_r=0.0, scale=0.5, kind="l1"
-        )
+        encoder_loss(c, beta_neg=-1.0)
+    with pytest.raises(ValueError, match="recon must be one of"):
+        decoder_loss(c, recon="l1")
+    with pytest.raises(TypeError, match=r"rec must be a ReencodedBatch.*got tuple of 4"):
+        encoder_loss(c._replace(rec=tuple(c.rec)))
+    posteriors = {
+        "fake_posterior": (c.fake.mu, c.fake.logvar),
+        "rec_posterior": (c.rec.mu, c.rec.logvar),
+    }
     with pytest.raises(TypeError, match="x_rec"):
-        intro_vae_encoder_loss(
-            c["x"],
-            [0.0],
-            c["mu"],
-            c["logvar"],
-            fake_mu=c["fake_mu"],
-            fake_logvar=c["fake_logvar"],
-            rec_mu=c["rec_mu"],
-            rec_logvar=c["rec_logvar"],
-            margin=1.0,
-        )
+        intro_vae_encoder_loss([0.0], c.x, c.mu, c.logvar, **posteriors, margin=1.0)
     with pytest.raises(ValueError, match="margin"):
-        intro_vae_encoder_loss(
-            c["x"],
-            c["x_rec"],
-            c["mu"],
-            c["logvar"],
-            fake_mu=c["fake_mu"],
-            fake_logvar=c["fake_logvar"],
-            rec_mu=c["rec_mu"],
-            rec_logvar=c["rec_logvar"],
-            margin=0.0,
+        intro_vae_encoder_loss(*c[:4], **posteriors, margin=0.0)
+    with pytest.raises(TypeError, match=r"rec_posterior must be .*got tuple of 2 \[list of 0"):
+        intro_vae_decoder_loss(
+            c.x_rec, c.x, fake_posterior=posteriors["fake_posterior"], rec_posterior=([], "mu")
         )
+    with pytest.raises(ValueError, match="recon_weight"):
+        negative_elbo(*c[:4], recon_weight=-1.0)
     with pytest.raises(ValueError, match="negative_elbo"):
         exp_elbo(torch.zeros(2, 2), scale=1.0)
     with pytest.raises(TypeError, match="negative_elbo"):

@@ -55,8 +55,28 @@ def test_functional_terms_by_hand() -> None:
     # h(z) = 3z scales every direction by 3: log|det| / H = log 3 exactly.
     delta = torch.tensor([[0.01, -0.02]])
     assert pga_decoder_nll(3 * (z + delta), 3 * z, delta).item() == pytest.approx(math.log(3))
-    vae = pga_vae_loss(z, torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2), sigma=2)
+    vae = pga_vae_loss(torch.zeros(1, 2), z, torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2), sigma=2)
     assert vae.item() == pytest.approx(0.5 * 5 / 4 + 0.5)
+
+
+def test_pga_vae_loss_takes_the_prediction_first() -> None:
+    # The shape check names the target z_hat, which must match mu's shape.
+    with pytest.raises(ValueError, match="mu and z_hat"):
+        pga_vae_loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 4))
+
+
+@given(seed=st.integers(0, 2**16), batch=st.integers(1, 6))
+def test_pga_vae_loss_reductions_agree(seed: int, batch: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    z_rec, z_hat, mu, logvar = (torch.randn(batch, 3, generator=g) for _ in range(4))
+    per_sample = pga_vae_loss(z_rec, z_hat, mu, logvar, sigma=0.7, reduction="none")
+    assert per_sample.shape == (batch,)
+    expected = latent_reconstruction_loss(z_rec, z_hat, reduction="none") / 0.49
+    expected = expected + 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(dim=1)
+    torch.testing.assert_close(per_sample, expected)
+    torch.testing.assert_close(pga_vae_loss(z_rec, z_hat, mu, logvar, sigma=0.7), expected.mean())
+    total = pga_vae_loss(z_rec, z_hat, mu, logvar, sigma=0.7, reduction="sum")
+    torch.testing.assert_close(total, expected.sum())
 
 
 def test_hypersphere_noise_radius_and_seed() -> None:
@@ -117,7 +137,8 @@ def test_vpga_routing() -> None:
 @pytest.mark.parametrize("loss_cls", [LPGALoss, VPGALoss])
 def test_forward_combines_terms(loss_cls: type) -> None:
     encoder, decoder = lpga_networks() if loss_cls is LPGALoss else vpga_networks()
-    loss = loss_cls(alpha=0.7, beta=0.3, gamma=0.2)
+    weight = "nll_weight" if loss_cls is LPGALoss else "vae_weight"
+    loss = loss_cls(latent_prior_weight=0.7, latent_data_weight=0.3, **{weight: 0.2})
     x = torch.randn(8, 6)
     t = loss.terms(encoder, decoder, x, generator=torch.Generator().manual_seed(4))
     enc, dec = loss(encoder, decoder, x, generator=torch.Generator().manual_seed(4))
@@ -133,7 +154,7 @@ def test_forward_combines_terms(loss_cls: type) -> None:
 def test_bf16_autocast() -> None:
     encoder, decoder = lpga_networks()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        enc, dec = LPGALoss(gamma=0.1)(encoder, decoder, torch.randn(8, 6))
+        enc, dec = LPGALoss(nll_weight=0.1)(encoder, decoder, torch.randn(8, 6))
         venc, vdec = VPGALoss()(*vpga_networks(), torch.randn(8, 6))
     for value in (enc, dec, venc, vdec):
         assert value.dtype == torch.float32
@@ -142,10 +163,14 @@ def test_bf16_autocast() -> None:
 
 def test_bad_input() -> None:
     encoder, decoder = lpga_networks()
-    with pytest.raises(TypeError, match="encoder must return a \\(B, H\\) tensor"):
+    with pytest.raises(TypeError, match=r"encoder must return a \(B, H\) tensor, got tuple of 2"):
         LPGALoss()(PosteriorEncoder(), decoder, torch.randn(4, 6))
-    with pytest.raises(TypeError, match="mu, logvar"):
+    with pytest.raises(TypeError, match=r"encoder\(x\) must be a \(mu, logvar\) pair.*Tensor"):
         VPGALoss()(encoder, decoder, torch.randn(4, 6))
+    with pytest.raises(ValueError, match="nll_weight"):
+        LPGALoss(nll_weight=-1.0)
+    with pytest.raises(ValueError, match="latent_data_weight"):
+        VPGALoss(latent_data_weight=-1.0)
     with pytest.raises(ValueError, match="epsilon"):
         LPGALoss(epsilon=0.0)
     with pytest.raises(ValueError, match="sigma"):

@@ -47,7 +47,7 @@ def train_and_score(method: str, iterations: int = 300, warmup: int = 50) -> flo
         if method == "vae" or it < warmup:
             mu, logvar = encoder(x)
             x_rec = decoder(reparameterize(mu, logvar, generator=generator))
-            elbo = negative_elbo(x_rec, x, mu, logvar, beta_rec=BETA_REC, beta_kl=BETA_KL)
+            elbo = negative_elbo(x_rec, x, mu, logvar, recon_weight=BETA_REC, kl_weight=BETA_KL)
             opt_e.zero_grad()
             opt_d.zero_grad()
             elbo.backward()
@@ -58,7 +58,7 @@ def train_and_score(method: str, iterations: int = 300, warmup: int = 50) -> flo
     with torch.no_grad():
         real = eight_gaussians(5000, generator=generator)
         fake = decoder(torch.randn(5000, 2, generator=generator))
-    return soft_intro_histogram_kl(real, fake, range=(-2.0, 2.0)).item()
+    return soft_intro_histogram_kl(fake, real, range=(-2.0, 2.0)).item()
 
 
 def test_soft_introvae_beats_vae_on_histogram_kl() -> None:

@@ -97,13 +97,13 @@ def test_soft_intro_metrics_follow_the_authors_conventions(name: str) -> None:
     real = sample(name, 5000, generator=g)
     fake = real + 0.05 * torch.randn(5000, 2, generator=g)
     expected_kl, expected_jsd = authors_reference(real, fake, low, high)
-    kl = soft_intro_histogram_kl(real, fake, range=(low, high))
-    jsd = soft_intro_histogram_jsd(real, fake, range=(low, high))
+    kl = soft_intro_histogram_kl(fake, real, range=(low, high))
+    jsd = soft_intro_histogram_jsd(fake, real, range=(low, high))
     assert kl.item() == pytest.approx(expected_kl, rel=1e-9)
     assert jsd.item() == pytest.approx(expected_jsd, rel=1e-9)
     # The stated relation to the textbook KL on bin probabilities.
     area = ((high - low) / 100) ** 2
-    textbook = histogram_kl(real, fake, range=(low, high), floor=1e-14 * area)
+    textbook = histogram_kl(fake, real, range=(low, high), floor=1e-14 * area)
     assert kl.item() == pytest.approx(textbook.item() / (100 * area), rel=1e-9)
 
 
@@ -115,6 +115,20 @@ def test_textbook_divergences() -> None:
     torch.testing.assert_close(jsd, histogram_jsd(b, a, bins=10, range=(-1, 1)))
     assert histogram_kl(a, b, bins=10, range=(-1, 1)).item() == math.inf  # disjoint bins
     assert histogram_kl(a, a, bins=10, range=(-1, 1)).item() == 0.0
+
+
+def test_divergences_take_the_generated_samples_first() -> None:
+    # KL(real || generated) is finite when the generated samples cover the real support and
+    # infinite the other way round; the argument order is (generated, real).
+    g = torch.Generator().manual_seed(3)
+    generated = 2 * torch.rand(4000, 2, generator=g) - 1  # all of [-1, 1]^2
+    real = torch.rand(4000, 2, generator=g)  # [0, 1]^2 only
+    kl = histogram_kl(generated, real, bins=4, range=(-1, 1)).item()
+    assert kl == pytest.approx(math.log(4), abs=0.05)  # KL(U[0,1]^2 || U[-1,1]^2)
+    assert histogram_kl(real, generated, bins=4, range=(-1, 1)).item() == math.inf
+    finite = soft_intro_histogram_kl(generated, real, bins=4, range=(-1, 1)).item()
+    floored = soft_intro_histogram_kl(real, generated, bins=4, range=(-1, 1)).item()
+    assert floored > 10 * finite > 0  # the 1e-14 floor turns inf into a large finite value
 
 
 def test_grid_and_grid_normalized_elbo() -> None:
