@@ -157,7 +157,7 @@ class ELBO(nn.Module):
             mu: ``(B, Z)`` posterior means.
             logvar: ``(B, Z)`` posterior log-variances.
         """
-        rec = reconstruction_loss(input, target, kind=self._kind, reduction="mean")
+        rec = reconstruction_loss(input, target, recon=self._kind, reduction="mean")
         kl = gaussian_kl(mu, logvar, reduction=self.kl_reduction)
         return ELBOOutput(rec + self.kl_weight * kl, rec, kl)
 
