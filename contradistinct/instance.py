@@ -22,10 +22,10 @@ class InstanceOutput(NamedTuple):
     """What :class:`InstanceLoss` returns; both fields are device tensors."""
 
     loss: Tensor
-    """The InfoNCE loss, float32: a scalar, or ``(B,)`` for ``reduction="none"``."""
+    """The float32 InfoNCE loss, a scalar (or ``(B,)`` for ``reduction="none"``)."""
     accuracy: Tensor
-    """Top-1 contrastive accuracy of the batch: the fraction of queries whose own key is their
-    most similar candidate (a float32 scalar; reading it costs no host sync until printed)."""
+    """The fraction of queries whose own key is their most similar candidate (top-1 contrastive
+    accuracy), a float32 scalar; reading it costs no host sync until it is printed."""
 
 
 class InstanceLoss(nn.Module):
