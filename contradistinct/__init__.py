@@ -3,7 +3,7 @@
 from contradistinct import backbones, functional, introspective, metrics, pga, toy
 from contradistinct.elbo import ELBO, IELBO, ELBOOutput, IELBOOutput
 from contradistinct.heads import DeepSupervisionHead, LocalPatchHead, PatchPair, ProjectionHead
-from contradistinct.instance import InstanceLoss
+from contradistinct.instance import InstanceLoss, InstanceOutput
 from contradistinct.momentum import MomentumEncoder
 from contradistinct.multiscale import MultiScaleContrastive, MultiScaleOutput
 from contradistinct.queue import NegativeQueue
@@ -20,6 +20,7 @@ __all__ = [
     "FeatureTaps",
     "IELBOOutput",
     "InstanceLoss",
+    "InstanceOutput",
     "LocalPatchHead",
     "MomentumEncoder",
     "MultiScaleContrastive",

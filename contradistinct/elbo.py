@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
-from contradistinct._checks import check_choice, check_non_negative
+from contradistinct._checks import check_choice, check_non_negative, check_same_batch
+from contradistinct._reduction import check_reduction
 from contradistinct.functional.gaussian import gaussian_kl
-from contradistinct.functional.reconstruction import reconstruction_loss
-
-KL_REDUCTIONS = ("mean", "sum")
+from contradistinct.functional.reconstruction import RECONSTRUCTION_KINDS, reconstruction_loss
 
 
 class IELBOOutput(NamedTuple):
@@ -19,11 +18,11 @@ class IELBOOutput(NamedTuple):
     loss: Tensor
     """``instance + kl_weight * kl``, the quantity to minimise."""
     instance: Tensor
-    """The instance-level contrastive term."""
+    """The instance-level contrastive term, as the contrastive module returned it."""
     kl: Tensor
-    """The KL term before weighting, reduced as ``kl_reduction`` says."""
+    """The KL term before weighting, reduced over the batch as ``kl_reduction`` says."""
     accuracy: Tensor
-    """Top-1 contrastive accuracy of the instance loss."""
+    """Top-1 contrastive accuracy, as the contrastive module returned it."""
 
 
 class ELBOOutput(NamedTuple):
@@ -32,9 +31,9 @@ class ELBOOutput(NamedTuple):
     loss: Tensor
     """``reconstruction + kl_weight * kl``."""
     reconstruction: Tensor
-    """The reconstruction term (batch mean of per-sample sums)."""
+    """The reconstruction term (per-sample sums over the data dimensions, then reduced)."""
     kl: Tensor
-    """The KL term before weighting, reduced as ``kl_reduction`` says."""
+    """The KL term before weighting, reduced like ``reconstruction``."""
 
 
 class IELBO(nn.Module):
@@ -47,18 +46,23 @@ class IELBO(nn.Module):
 
     By Remark 1 of the paper the InfoNCE term estimates :math:`-\log p_\theta(x|z)` up to a
     constant, hence "implicit". ``instance_loss`` is an :class:`~contradistinct.InstanceLoss`
-    (queries and keys are ``(B, D)`` tensors) or a multi-scale module taking dicts of features;
-    any module that returns a scalar (or an object with a ``.loss`` field) and exposes an
-    ``accuracy`` tensor works.
+    (queries and keys are ``(B, D)`` tensors) or a
+    :class:`~contradistinct.MultiScaleContrastive` (dicts of features); the output is built
+    from what that module returns: any module whose result has ``loss`` and ``accuracy``
+    tensor fields works.
 
-    The official DC-VAE code sums the KL over the batch and the latent dimensions and weights it
-    by :math:`\beta = 10^{-6}`, the defaults here; ``kl_reduction="mean"`` averages over the batch
-    instead (then a larger ``kl_weight`` gives the same balance at batch size ``B``).
+    The authors' code (``train.py`` of github.com/mlpc-ucsd/DC-VAE) sums the KL over the batch
+    and the latent dimensions and weights it by :math:`\beta = 10^{-6}`, while the instance term
+    is a batch mean: those are the defaults here. The instance term arrives reduced by its own
+    module, so ``kl_reduction`` reduces the KL alone: ``"mean"`` averages it over the batch (a
+    ``kl_weight`` :math:`B` times larger gives the same balance at batch size :math:`B`), and
+    ``"none"`` gives the per-sample IELBO when the instance loss is per-sample too
+    (``InstanceLoss(reduction="none")``).
 
     Args:
         instance_loss: the contrastive module.
         kl_weight: :math:`\beta`.
-        kl_reduction: ``"sum"`` (official) or ``"mean"`` over the batch.
+        kl_reduction: ``"sum"`` (the authors'), ``"mean"`` or ``"none"`` over the batch.
 
     Example:
         >>> import torch
@@ -80,14 +84,9 @@ class IELBO(nn.Module):
             raise TypeError(
                 f"instance_loss must be an nn.Module, got {type(instance_loss).__name__}"
             )
-        if not isinstance(getattr(instance_loss, "accuracy", None), Tensor):
-            raise TypeError(
-                "instance_loss must expose its top-1 accuracy as a tensor attribute `accuracy`, "
-                f"as InstanceLoss does; {type(instance_loss).__name__} has none"
-            )
         self.instance_loss = instance_loss
         self.kl_weight = check_non_negative(kl_weight, "kl_weight")
-        self.kl_reduction = check_choice(kl_reduction, "kl_reduction", KL_REDUCTIONS)
+        self.kl_reduction = check_reduction(kl_reduction, "kl_reduction")
 
     def forward(
         self, query: Any, key: Any, mu: Tensor, logvar: Tensor, **kwargs: Any
@@ -95,19 +94,36 @@ class IELBO(nn.Module):
         """Compute the IELBO; ``kwargs`` go to the instance loss (e.g. ``enqueue``, ``step``).
 
         Args:
-            query: ``(B, D)`` queries, or a dict of them for a multi-scale module.
-            key: ``(B, D)`` keys, or a dict of them.
+            query: ``(B, D)`` queries, or a dict of features for a multi-scale module.
+            key: ``(B, D)`` keys, or a dict of features.
             mu: ``(B, Z)`` posterior means.
             logvar: ``(B, Z)`` posterior log-variances.
         """
         kl = gaussian_kl(mu, logvar, reduction=self.kl_reduction)
         out = self.instance_loss(query, key, **kwargs)
-        instance = out if isinstance(out, Tensor) else out.loss
-        accuracy = cast(Tensor, self.instance_loss.accuracy)
+        instance, accuracy = _loss_and_accuracy(out, self.instance_loss)
+        if self.kl_reduction == "none" and instance.shape != kl.shape:
+            raise ValueError(
+                "kl_reduction='none' needs a per-sample instance loss of the same shape as the "
+                f"per-sample KL {tuple(kl.shape)} (e.g. InstanceLoss(reduction='none')), got "
+                f"instance loss of shape {tuple(instance.shape)}"
+            )
         return IELBOOutput(instance + self.kl_weight * kl, instance, kl, accuracy)
 
     def extra_repr(self) -> str:
         return f"kl_weight={self.kl_weight}, kl_reduction={self.kl_reduction!r}"
+
+
+def _loss_and_accuracy(out: Any, module: nn.Module) -> tuple[Tensor, Tensor]:
+    """The ``loss`` and ``accuracy`` fields of what the contrastive module returned."""
+    try:
+        return out.loss, out.accuracy
+    except AttributeError:
+        raise TypeError(
+            f"instance_loss ({type(module).__name__}) must return a result with fields `loss` "
+            "and `accuracy`, as InstanceLoss and MultiScaleContrastive do; it returned "
+            f"{type(out).__name__}"
+        ) from None
 
 
 class ELBO(nn.Module):
@@ -115,19 +131,20 @@ class ELBO(nn.Module):
 
     .. math::
 
-        \mathcal L_{\text{ELBO}} = \tfrac1B \sum_i \ell(x_i, \hat x_i)
-        + \beta\,\mathrm{KL}\bigl[q_\phi(z|x)\,\Vert\,\mathcal N(0, I)\bigr]
+        \mathcal L_{\text{ELBO}}(x_i) = \ell(x_i, \hat x_i)
+        + \beta\,\mathrm{KL}\bigl[q_\phi(z|x_i)\,\Vert\,\mathcal N(0, I)\bigr]
 
-    ``reconstruction="mse"`` is the Gaussian likelihood of Eq. 1 up to a constant,
-    :math:`\ell = \lVert x - \hat x\rVert_2^2`, summed over pixels; ``"bce"`` reads the decoder
-    output as Bernoulli logits. For the VAE/GAN baseline (Eq. 3) pass discriminator features
-    :math:`F_D(\hat x)` and :math:`F_D(x)` instead of images, with ``reconstruction="mse"``
-    (``"feature"`` is accepted as a synonym, for readability).
+    per sample, then reduced over the batch. ``recon="mse"`` is the Gaussian likelihood of
+    Eq. 1 up to a constant, :math:`\ell = \lVert x - \hat x\rVert_2^2`, summed over pixels;
+    ``"bce"`` reads the decoder output as Bernoulli logits. For the VAE/GAN baseline (Eq. 3)
+    pass discriminator features :math:`F_D(\hat x)` and :math:`F_D(x)` instead of images, with
+    ``recon="mse"``.
 
     Args:
-        reconstruction: ``"mse"``, ``"bce"`` or ``"feature"``.
+        recon: ``"mse"`` or ``"bce"``, the reconstruction term of
+            :func:`~contradistinct.functional.reconstruction_loss`.
         kl_weight: :math:`\beta` (1 for the textbook VAE).
-        kl_reduction: ``"mean"`` (default) or ``"sum"`` over the batch.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch, for both terms.
 
     Example:
         >>> import torch
@@ -138,34 +155,28 @@ class ELBO(nn.Module):
         (tensor(3.), tensor(0.))
     """
 
-    def __init__(
-        self, reconstruction: str = "mse", kl_weight: float = 1.0, kl_reduction: str = "mean"
-    ) -> None:
+    def __init__(self, recon: str = "mse", kl_weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__()
-        choice = check_choice(reconstruction, "reconstruction", ("mse", "bce", "feature"))
-        self.reconstruction = choice
-        self._kind = "mse" if choice == "feature" else choice
+        self.recon = check_choice(recon, "recon", RECONSTRUCTION_KINDS)
         self.kl_weight = check_non_negative(kl_weight, "kl_weight")
-        self.kl_reduction = check_choice(kl_reduction, "kl_reduction", KL_REDUCTIONS)
+        self.reduction = check_reduction(reduction)
 
     def forward(self, input: Tensor, target: Tensor, mu: Tensor, logvar: Tensor) -> ELBOOutput:
         """Compute the negative ELBO.
 
         Args:
-            input: ``(B, *)`` reconstructions (logits for ``"bce"``, features for ``"feature"``).
+            input: ``(B, *)`` reconstructions (logits for ``"bce"``), or their features.
             target: ``(B, *)`` data (or the real data's features), same shape as ``input``.
             mu: ``(B, Z)`` posterior means.
             logvar: ``(B, Z)`` posterior log-variances.
         """
-        rec = reconstruction_loss(input, target, recon=self._kind, reduction="mean")
-        kl = gaussian_kl(mu, logvar, reduction=self.kl_reduction)
+        rec = reconstruction_loss(input, target, recon=self.recon, reduction=self.reduction)
+        kl = gaussian_kl(mu, logvar, reduction=self.reduction)
+        check_same_batch(input, "input", mu, "mu")
         return ELBOOutput(rec + self.kl_weight * kl, rec, kl)
 
     def extra_repr(self) -> str:
-        return (
-            f"reconstruction={self.reconstruction!r}, kl_weight={self.kl_weight}, "
-            f"kl_reduction={self.kl_reduction!r}"
-        )
+        return f"recon={self.recon!r}, kl_weight={self.kl_weight}, reduction={self.reduction!r}"
 
 
 __all__ = ["ELBO", "IELBO", "ELBOOutput", "IELBOOutput"]

@@ -5,7 +5,7 @@ intermediate layer :math:`l`, built in one of two ways: *deep supervision* (a :m
 convolution reducing the channels, then a linear layer) and *local patch* (the
 :math:`1\times1\times d` vector at a random location, the same for the reconstruction and its
 real image). :class:`ProjectionHead` is the head of the last layer (sum pooling, then linear, as
-in the authors' code).
+in the authors' code: ``DualEncoder`` in ``models/models_32.py`` of github.com/mlpc-ucsd/DC-VAE).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class ProjectionHead(nn.Module):
         in_features: channels ``C`` of the input for ``"sum"``/``"mean"``; the flattened size
             ``C * H * W ...`` for ``"flatten"``.
         dim: embedding size ``D``.
-        pool: ``"sum"`` (official), ``"mean"`` or ``"flatten"``.
-        bias: add a bias to the linear layer (the official head has none).
+        pool: ``"sum"`` (the authors'), ``"mean"`` or ``"flatten"``.
+        bias: add a bias to the linear layer (the authors' head has none).
 
     Shapes:
         - features: ``(B, C)`` or ``(B, C, *spatial)``.
@@ -110,8 +110,9 @@ class DeepSupervisionHead(nn.Module):
         f_l(F) = W\,\mathrm{vec}(V * F + b), \qquad
         V \in \mathbb{R}^{r \times C \times 1 \times 1},\ W \in \mathbb{R}^{D \times rHW},
 
-    i.e. the channels of the ``(C, H, W)`` map are reduced to ``r`` (official: ``r = 1``), the
-    result is flattened and projected to ``D`` (official: bias-free, ``D = 16``).
+    i.e. the channels of the ``(C, H, W)`` map are reduced to ``r`` (the authors' code:
+    ``r = 1``), the result is flattened and projected to ``D`` (the authors' code: bias-free,
+    ``D = 16``; ``head_b1`` in ``models/models_32.py`` of github.com/mlpc-ucsd/DC-VAE).
 
     Args:
         in_channels: channels ``C`` of the tapped map.
@@ -120,7 +121,7 @@ class DeepSupervisionHead(nn.Module):
         spatial_size: ``(H, W)`` (or ``H`` for a square map) of the tapped map. ``None`` makes
             the linear layer lazy: its input size is fixed by the first batch, so create the
             optimizer after one forward pass (or pass ``spatial_size``).
-        bias: add a bias to the linear layer (the official head has none).
+        bias: add a bias to the linear layer (the authors' head has none).
 
     Shapes:
         - features: ``(B, C, H, W)``.

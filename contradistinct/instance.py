@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -10,9 +11,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contradistinct._checks import check_positive, check_positive_int, check_rank
+from contradistinct._precision import as_float32
+from contradistinct._reduction import check_reduction, reduce
 from contradistinct.distributed import gather_across_ranks, is_distributed
 from contradistinct.functional.contrastive import contrastive_accuracy, info_nce_logits
 from contradistinct.queue import NegativeQueue
+
+
+class InstanceOutput(NamedTuple):
+    """What :class:`InstanceLoss` returns; both fields are device tensors."""
+
+    loss: Tensor
+    """The float32 InfoNCE loss, a scalar (or ``(B,)`` for ``reduction="none"``)."""
+    accuracy: Tensor
+    """The fraction of queries whose own key is their most similar candidate (top-1 contrastive
+    accuracy), a float32 scalar; reading it costs no host sync until it is printed."""
 
 
 class InstanceLoss(nn.Module):
@@ -28,10 +41,9 @@ class InstanceLoss(nn.Module):
     :math:`f_\theta(z_i)` through the discriminator; the key :math:`k_i` embeds the real input
     :math:`x_i` through a momentum copy of it (:class:`~contradistinct.MomentumEncoder`).
     :meth:`forward` computes the loss against the queue's filled slots *before* enqueueing the
-    normalised, detached keys of this batch, so a sample is never its own negative.
-
-    The last top-1 contrastive accuracy is kept in ``accuracy``, a device tensor (reading it
-    does not synchronise until you print it).
+    normalised, detached keys of this batch, so a sample is never its own negative. It returns
+    the loss with the batch's top-1 contrastive accuracy, an :class:`InstanceOutput`; the module
+    keeps no other state than the queue (and a learnable temperature).
 
     Under ``torch.distributed`` the keys of every rank are gathered and enqueued on every rank,
     so the queues stay identical; with ``in_batch_negatives`` the other ranks' keys are also
@@ -46,23 +58,27 @@ class InstanceLoss(nn.Module):
         in_batch_negatives: also use the other keys of the batch as negatives.
         min_temperature: lower clamp of a learnable temperature.
         max_temperature: upper clamp of a learnable temperature.
-        queue_init: ``"empty"`` (masked until filled) or ``"random"`` (official initialisation).
+        queue_init: ``"empty"`` (masked until filled) or ``"random"`` (the authors'
+            initialisation, ``train.py`` of github.com/mlpc-ucsd/DC-VAE).
+        reduction: ``"mean"`` (the batch mean of Eq. 6), ``"sum"`` or ``"none"`` (one loss per
+            query).
 
     Shapes:
-        ``query``: ``(B, D)``; ``key``: ``(B, D)``; output: scalar.
+        ``query``: ``(B, D)``; ``key``: ``(B, D)``; ``loss``: scalar, or ``(B,)`` for
+        ``reduction="none"``; ``accuracy``: scalar.
 
     Example:
         >>> import torch
         >>> from contradistinct import InstanceLoss
         >>> criterion = InstanceLoss(dim=16, queue_size=64)
         >>> query = torch.randn(8, 16, requires_grad=True)
-        >>> loss = criterion(query, torch.randn(8, 16))
-        >>> loss.backward()
+        >>> out = criterion(query, torch.randn(8, 16))
+        >>> out.loss.backward()
+        >>> out.accuracy  # an empty queue holds no negatives yet
+        tensor(1.)
         >>> int(criterion.queue.count)
         8
     """
-
-    accuracy: Tensor
 
     def __init__(
         self,
@@ -75,9 +91,11 @@ class InstanceLoss(nn.Module):
         min_temperature: float = 0.01,
         max_temperature: float = 1.0,
         queue_init: str = "empty",
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
+        self.reduction = check_reduction(reduction)
         check_positive(temperature, "temperature")
         self.in_batch_negatives = bool(in_batch_negatives)
         self.queue = NegativeQueue(queue_size, dim, init=queue_init)
@@ -93,7 +111,6 @@ class InstanceLoss(nn.Module):
             self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         else:
             self.fixed_temperature = float(temperature)
-        self.register_buffer("accuracy", torch.zeros(()), persistent=False)
 
     @property
     def temperature(self) -> float | Tensor:
@@ -103,7 +120,7 @@ class InstanceLoss(nn.Module):
             return self.log_temperature.clamp(low, high).exp()
         return self.fixed_temperature
 
-    def forward(self, query: Tensor, key: Tensor, *, enqueue: bool = True) -> Tensor:
+    def forward(self, query: Tensor, key: Tensor, *, enqueue: bool = True) -> InstanceOutput:
         """Loss of ``query`` against its ``key`` and the queued negatives, then enqueue the keys.
 
         Args:
@@ -112,7 +129,7 @@ class InstanceLoss(nn.Module):
             enqueue: write the keys into the queue after computing the loss.
 
         Returns:
-            The batch-mean loss, a float32 scalar.
+            An :class:`InstanceOutput` ``(loss, accuracy)``.
         """
         query = check_rank(query, "query", 2, "(B, D)")
         key = check_rank(key, "key", 2, "(B, D)")
@@ -121,7 +138,7 @@ class InstanceLoss(nn.Module):
                 f"query and key must both have shape (B, {self.dim}), got query "
                 f"{tuple(query.shape)} and key {tuple(key.shape)}"
             )
-        key = F.normalize(key.detach().float(), dim=1)
+        key = F.normalize(as_float32(key.detach()), dim=1)
         distributed = is_distributed()
         # A collective only when this call needs other ranks' keys: a rank-local call
         # (evaluation with enqueue=False) must not wait for ranks that never make it.
@@ -141,16 +158,15 @@ class InstanceLoss(nn.Module):
             negative_mask=mask,
         )
         target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-        loss = F.cross_entropy(logits, target)
-        with torch.no_grad():
-            self.accuracy.copy_(contrastive_accuracy(logits))
+        loss = reduce(F.cross_entropy(logits, target, reduction="none"), self.reduction)
+        accuracy = contrastive_accuracy(logits)
         if enqueue:
             self.queue.enqueue(all_keys, gather=False)
-        return loss
+        return InstanceOutput(loss, accuracy)
 
     def extra_repr(self) -> str:
         kind = "learnable" if self.learnable_temperature else "fixed"
         return (
             f"dim={self.dim}, queue_size={self.queue.size}, {kind} temperature, "
-            f"in_batch_negatives={self.in_batch_negatives}"
+            f"in_batch_negatives={self.in_batch_negatives}, reduction={self.reduction!r}"
         )

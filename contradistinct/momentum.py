@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from contradistinct._checks import check_non_negative
-
-if TYPE_CHECKING:
-    from contradistinct.taps import FeatureTaps
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """Strip ``DistributedDataParallel``/``DataParallel`` and ``torch.compile`` wrappers."""
-    while True:
-        if isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            module = module.module
-        elif hasattr(module, "_orig_mod") and isinstance(module._orig_mod, nn.Module):
-            module = module._orig_mod
-        else:
-            return module
+from contradistinct._wrappers import unwrap
+from contradistinct.taps import FeatureTaps
 
 
 class MomentumEncoder(nn.Module):
@@ -39,9 +27,10 @@ class MomentumEncoder(nn.Module):
     its parameters have ``requires_grad=False`` and :meth:`forward` runs under ``no_grad``.
 
     DC-VAE embeds the real images through such a copy of the discriminator to get the keys of
-    the instance loss (Eq. 6, following MoCo); the official code also keeps a decoder EMA with
-    the same momentum for evaluation. ``DistributedDataParallel`` and ``torch.compile`` wrappers
-    are unwrapped before copying. Its ``state_dict`` holds only the copy.
+    the instance loss (Eq. 6, following MoCo); the authors' code (``train.py`` of
+    github.com/mlpc-ucsd/DC-VAE) also keeps a decoder EMA with the same momentum for evaluation.
+    ``DistributedDataParallel`` and ``torch.compile`` wrappers are unwrapped before copying. Its
+    ``state_dict`` holds only the copy.
 
     Args:
         module: the online module to follow.
@@ -89,6 +78,11 @@ class MomentumEncoder(nn.Module):
     def update(self, momentum: float | None = None) -> None:
         """Move the copy towards the online module (parameters EMA'd, buffers copied).
 
+        Call it once per training step, after the online module's optimiser step; with
+        ``MultiScaleContrastive(..., key_momentum=m)`` call
+        :meth:`MultiScaleContrastive.update <contradistinct.MultiScaleContrastive.update>`
+        there too, so the key heads follow the discriminator they belong to.
+
         Args:
             momentum: override the momentum for this call (for example 0 to re-synchronise).
         """
@@ -120,9 +114,6 @@ class MomentumEncoder(nn.Module):
             >>> taps.features()["0"].shape
             torch.Size([2, 3])
         """
-        # Imported here: contradistinct.taps depends on this module's ``unwrap``.
-        from contradistinct.taps import FeatureTaps
-
         return FeatureTaps(self.module, layers)
 
     def extra_repr(self) -> str:

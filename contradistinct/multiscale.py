@@ -1,4 +1,4 @@
-r"""Multi-scale instance loss of DC-VAE §4.2: one InfoNCE term per tapped layer."""
+"""Multi-scale instance loss of DC-VAE §4.2: one InfoNCE term per tapped layer."""
 
 from __future__ import annotations
 
@@ -6,27 +6,28 @@ from collections.abc import Mapping
 from typing import NamedTuple, cast
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contradistinct._checks import check_non_negative, check_positive_int
 from contradistinct.heads import LocalPatchHead
 from contradistinct.instance import InstanceLoss
 from contradistinct.momentum import MomentumEncoder
-from contradistinct.queue import NegativeQueue
 
 
 class MultiScaleOutput(NamedTuple):
     """What :class:`MultiScaleContrastive` returns; every value is a device tensor."""
 
     loss: Tensor
-    r"""The weighted total :math:`\sum_l w_l \mathcal L_l`, a float32 scalar."""
+    r"""The weighted total :math:`\sum_l w_l(t)\,\mathcal L_l`, a float32 scalar."""
     losses: dict[str, Tensor]
-    """Per-scale InfoNCE loss, unweighted; exactly 0 for a scale before its start step."""
+    """Per-scale InfoNCE loss, unweighted; computed at every step, also before a scale's start
+    step (its weight is then 0), so a late scale can be watched before it joins."""
     accuracies: dict[str, Tensor]
-    """Per-scale top-1 contrastive accuracy; 0 for a scale before its start step."""
+    """Per-scale top-1 contrastive accuracy, computed at every step like ``losses``."""
     weights: dict[str, Tensor]
-    """The weight each scale received at this step; 0 before its start step."""
+    """The weight :math:`w_l(t)` each scale received at this step; 0 before its start step."""
+    accuracy: Tensor
+    """Mean top-1 accuracy over the scales active at this step (0 when none is yet)."""
 
 
 class MultiScaleContrastive(nn.Module):
@@ -39,38 +40,39 @@ class MultiScaleContrastive(nn.Module):
 
     .. math::
 
-        \mathcal L = \sum_{l \in A(t)} w_l\,
+        \mathcal L = \sum_{l} w_l(t)\,
         \mathcal L_{\text{instance}}\bigl(f_l(F^q_l), f_l(F^k_l)\bigr),
-        \qquad w_l = \frac{1}{|A(t)|}\ \text{by default},
+        \qquad w_l(t) = \frac{[t \ge t_l]}{|A(t)|}\ \text{by default},
 
     with :math:`\mathcal L_{\text{instance}}` the InfoNCE loss of Eq. 6, :math:`F^q_l` the
     layer-:math:`l` features of the reconstruction through the discriminator and :math:`F^k_l`
     those of the real input through its momentum copy. :math:`A(t)` is the set of scales active
     at step :math:`t`: the paper trains with deep supervision first and adds local patches "after
-    certain iterations", so a scale with a start step :math:`t_l` joins when :math:`t \ge t_l`.
-    Before that it contributes exactly zero and does not enqueue. The default weights
-    :math:`1/|A(t)|` (the official code's ``1 / len(layers)``) always sum to one; explicit
-    ``weights`` are used as given for every active scale and are not renormalised.
+    certain iterations" (§4.2), so a scale with a start step :math:`t_l` joins when
+    :math:`t \ge t_l`. The default weights :math:`1/|A(t)|` (``lambda_cont = 1 / len(layers)``
+    in ``train.py`` of github.com/mlpc-ucsd/DC-VAE) always sum to one; explicit ``weights`` are
+    multiplied by :math:`[t \ge t_l]` and not renormalised.
+
+    Every call runs every scale the same way, whatever the step: each head embeds its features,
+    each :class:`InstanceLoss` computes its loss and accuracy and enqueues its keys, and the
+    start steps only enter through the weights, computed on the device. Nothing is read back
+    to the host, there is no branch on the step, and the call compiles as one graph
+    (``torch.compile(fullgraph=True)``, with ``step`` a tensor). A scale before its start step
+    therefore costs its head's forward pass, contributes exactly zero to :attr:`loss
+    <MultiScaleOutput.loss>` and to the gradients, and fills its queue with real keys, so it
+    joins with a queue of recent negatives instead of an empty one.
 
     By default keys pass through the same heads as the queries, without gradient
     (:class:`InstanceLoss` detaches them anyway). With ``key_momentum=m`` they pass through a
-    :class:`~contradistinct.MomentumEncoder` copy of the heads instead, moved towards the online
-    heads by :math:`\xi \leftarrow m\xi + (1 - m)\theta` at each training-mode call before the
-    keys are embedded: in the authors' code the heads sit inside the discriminator, so its
-    momentum copy embeds the keys with momentum heads, which keeps the queued keys consistent
-    (MoCo's reason for the momentum encoder). A :class:`LocalPatchHead` reads the query and key
-    maps at the same locations either way. Put ``parameters()`` (the heads, and learnable
+    :class:`~contradistinct.MomentumEncoder` copy of the heads instead, which :meth:`update`
+    moves towards the online heads by :math:`\xi \leftarrow m\xi + (1 - m)\theta`: call it
+    where you call the discriminator's ``MomentumEncoder.update()``. In the authors' code the
+    heads sit inside the discriminator (``models/models_32.py``), so its momentum copy embeds
+    the keys with momentum heads, which keeps the queued keys consistent (MoCo's reason for the
+    momentum encoder). A :class:`LocalPatchHead` reads the query and key maps at the same
+    locations either way. Put the parameters that require a gradient (the heads, and learnable
     temperatures) in the optimiser that minimises this loss; in the authors' code that is the
     discriminator's trunk together with the encoder and decoder.
-
-    ``step`` may be a Python ``int`` (inactive scales are skipped: their heads do not run) or a
-    0-dim tensor (every head runs and inactive scales are masked on the device, so there is no
-    host synchronisation and the queue of an inactive scale is restored, not written). When some
-    scale has a start step, ``step`` is required.
-
-    :attr:`accuracy` holds the mean top-1 accuracy over the active scales of the last call, so
-    :class:`~contradistinct.IELBO` accepts this module in place of a single
-    :class:`~contradistinct.InstanceLoss` (``IELBO(...)(q_dict, k_dict, mu, logvar, step=t)``).
 
     Args:
         heads: layer name → head, in the order the scales are reported.
@@ -84,13 +86,13 @@ class MultiScaleContrastive(nn.Module):
         in_batch_negatives: passed to each :class:`InstanceLoss`.
         queue_init: passed to each :class:`InstanceLoss`.
         key_momentum: embed keys through a momentum copy of the heads with this momentum
-            (0.999 in the paper); ``None`` embeds them through the online heads. The heads'
-            parameters must exist at construction (give a ``DeepSupervisionHead`` its
-            ``spatial_size``).
+            (0.999 in the paper), moved by :meth:`update`; ``None`` embeds them through the
+            online heads. The heads' parameters must exist at construction (give a
+            ``DeepSupervisionHead`` its ``spatial_size``).
 
     Shapes:
-        ``query_features`` and ``key_features`` map each layer name to the features its head
-        takes (for example ``(B, C, H, W)``); other entries are ignored.
+        ``queries`` and ``keys`` map each layer name to the features its head takes (for
+        example ``(B, C, H, W)``); other entries are ignored.
 
     Example:
         >>> import torch
@@ -102,20 +104,21 @@ class MultiScaleContrastive(nn.Module):
         ...     },
         ...     queue_size=64,
         ...     start_steps={"block1": 100},
+        ...     key_momentum=0.999,
         ... )
         >>> q = {"block1": torch.randn(2, 8, 4, 4), "head": torch.randn(2, 8)}
         >>> k = {"block1": torch.randn(2, 8, 4, 4), "head": torch.randn(2, 8)}
-        >>> out = contrast(q, k, step=0)
-        >>> out.losses["block1"], out.weights["head"]
+        >>> out = contrast(q, k, step=torch.tensor(0))
+        >>> out.weights["block1"], out.weights["head"]
         (tensor(0.), tensor(1.))
-        >>> out = contrast(q, k, step=100)
+        >>> out = contrast(q, k, step=torch.tensor(100))
         >>> out.weights["block1"] + out.weights["head"]
         tensor(1.)
+        >>> contrast.update()  # after the optimiser step, with the discriminator's copy
     """
 
-    #: Mean top-1 contrastive accuracy over the scales active in the last call (a device
-    #: tensor, read by :class:`~contradistinct.IELBO`).
-    accuracy: Tensor
+    _start_steps: Tensor
+    _weights: Tensor
 
     def __init__(
         self,
@@ -143,8 +146,15 @@ class MultiScaleContrastive(nn.Module):
                 raise TypeError(f"heads[{name!r}] must be an nn.Module, got {type(head).__name__}")
         #: The layer names of the scales, in the order of ``heads``.
         self.names: tuple[str, ...] = tuple(heads)
+        #: Layer name → explicit weight :math:`w_l`, or ``None`` for :math:`1/|A(t)|`.
         self.weights = None if weights is None else _per_scale_weights(weights, self.names)
+        #: Layer name → start step :math:`t_l` (0 for the scales active from the start).
         self.start_steps = _per_scale_start_steps(start_steps, self.names)
+        # The schedule as device tensors, so that the weights are computed without a host sync.
+        starts = [self.start_steps[name] for name in self.names]
+        self.register_buffer("_start_steps", torch.tensor(starts), persistent=False)
+        explicit = [1.0] * len(self.names) if self.weights is None else list(self.weights.values())
+        self.register_buffer("_weights", torch.tensor(explicit), persistent=False)
         # A ModuleList rather than a ModuleDict: layer names contain dots ("blocks.2").
         self._heads = nn.ModuleList(heads.values())
         self.key_heads: MomentumEncoder | None = None
@@ -173,7 +183,6 @@ class MultiScaleContrastive(nn.Module):
             )
             for name, head in heads.items()
         )
-        self.register_buffer("accuracy", torch.zeros(()), persistent=False)
 
     @property
     def heads(self) -> dict[str, nn.Module]:
@@ -187,105 +196,69 @@ class MultiScaleContrastive(nn.Module):
 
     def forward(
         self,
-        query_features: Mapping[str, Tensor],
-        key_features: Mapping[str, Tensor],
-        step: int | Tensor | None = None,
+        queries: Mapping[str, Tensor],
+        keys: Mapping[str, Tensor],
         *,
+        step: int | Tensor | None = None,
         enqueue: bool = True,
     ) -> MultiScaleOutput:
-        """Per-scale InfoNCE losses and their weighted total, then enqueue the active keys.
+        r"""Per-scale InfoNCE losses and their weighted total, then enqueue every scale's keys.
 
         Args:
-            query_features: layer name → features of the reconstructions (with gradients), e.g.
+            queries: layer name → features of the reconstructions (with gradients), e.g.
                 ``FeatureTaps(discriminator, layers).features()``.
-            key_features: layer name → features of the real inputs, e.g. from
+            keys: layer name → features of the real inputs, e.g. from
                 ``MomentumEncoder.taps(layers)``.
-            step: training step :math:`t`: an ``int``, or a 0-dim tensor on the features'
-                device; required when a scale has a start step.
-            enqueue: write the keys of the active scales into their queues.
+            step: training step :math:`t \ge 0`, an ``int`` or a 0-dim tensor (a tensor keeps a
+                compiled step from recompiling as it changes); required when a scale has a
+                start step.
+            enqueue: write the keys of every scale into its queue.
 
         Returns:
             A :class:`MultiScaleOutput`.
         """
-        _check_features(query_features, "query_features", self.names)
-        _check_features(key_features, "key_features", self.names)
-        step = self._check_step(step)
-        if self.key_heads is not None and self.training:
-            self.key_heads.update()
-        num_active: int | Tensor
-        if isinstance(step, Tensor):
-            out, num_active = self._masked(query_features, key_features, step, enqueue)
+        _check_features(queries, "queries", self.names)
+        _check_features(keys, "keys", self.names)
+        active = self._start_steps <= self._check_step(step)
+        num_active = active.sum().clamp(min=1)
+        if self.weights is None:
+            weight = active / num_active
         else:
-            out, num_active = self._skipping(query_features, key_features, step, enqueue)
-        with torch.no_grad():
-            # Inactive scales report an accuracy of 0, so the sum runs over the active ones.
-            self.accuracy.copy_(torch.stack(list(out.accuracies.values())).sum() / num_active)
-        return out
-
-    def _skipping(
-        self,
-        query_features: Mapping[str, Tensor],
-        key_features: Mapping[str, Tensor],
-        step: int | None,
-        enqueue: bool,
-    ) -> tuple[MultiScaleOutput, int]:
-        """Python ``step``: inactive scales are skipped altogether."""
-        device = query_features[self.names[0]].device
-        zero = torch.zeros((), device=device)
-        active = [step is None or step >= self.start_steps[name] for name in self.names]
-        num_active = sum(active)
-        total = zero
-        losses, accuracies, weights = {}, {}, {}
-        for (name, head, key_head, criterion), is_active in zip(
-            self._scales(), active, strict=True
-        ):
-            if not is_active:
-                losses[name], accuracies[name], weights[name] = zero, zero, zero
-                continue
-            query, key = _embed(name, head, key_head, query_features[name], key_features[name])
-            loss = criterion(query, key, enqueue=enqueue)
-            weight = 1.0 / num_active if self.weights is None else self.weights[name]
-            total = total + weight * loss
-            losses[name] = loss
-            accuracies[name] = criterion.accuracy.clone()
-            weights[name] = torch.full((), weight, device=device)
-        return MultiScaleOutput(total, losses, accuracies, weights), max(num_active, 1)
-
-    def _masked(
-        self,
-        query_features: Mapping[str, Tensor],
-        key_features: Mapping[str, Tensor],
-        step: Tensor,
-        enqueue: bool,
-    ) -> tuple[MultiScaleOutput, Tensor]:
-        """Tensor ``step``: every scale runs, inactive ones are masked on the device."""
-        device = query_features[self.names[0]].device
-        zero = torch.zeros((), device=device)
-        step = step.to(device, non_blocking=True)
-        active = {name: step >= self.start_steps[name] for name in self.names}
-        num_active = torch.stack(list(active.values())).sum().clamp(min=1)
-        losses, accuracies, weights = {}, {}, {}
-        for name, head, key_head, criterion in self._scales():
-            is_active = active[name]
-            query, key = _embed(name, head, key_head, query_features[name], key_features[name])
-            loss = criterion(query, key, enqueue=False)
-            if enqueue:
-                _enqueue_where(criterion.queue, key, is_active)
-            flag = is_active.float()
-            weights[name] = flag / num_active if self.weights is None else flag * self.weights[name]
-            losses[name] = torch.where(is_active, loss, zero)
-            accuracies[name] = torch.where(is_active, criterion.accuracy, zero)
-        total = torch.stack([weights[name] * losses[name] for name in self.names]).sum()
-        return MultiScaleOutput(total, losses, accuracies, weights), num_active
-
-    def _scales(self) -> list[tuple[str, nn.Module, nn.Module, InstanceLoss]]:
+            weight = active * self._weights
         key_heads = (
             self._heads if self.key_heads is None else cast(nn.ModuleList, self.key_heads.module)
         )
         scales = zip(self.names, self._heads, key_heads, self._instance_losses, strict=True)
-        return list(scales)  # type: ignore[arg-type]
+        outputs = []
+        for name, head, key_head, criterion in scales:
+            query, key = _embed(name, head, key_head, queries[name], keys[name])
+            outputs.append(criterion(query, key, enqueue=enqueue))
+        losses = torch.stack([out.loss for out in outputs])
+        accuracies = torch.stack([out.accuracy for out in outputs])
+        return MultiScaleOutput(
+            loss=(weight * losses).sum(),
+            losses={name: out.loss for name, out in zip(self.names, outputs, strict=True)},
+            accuracies={name: out.accuracy for name, out in zip(self.names, outputs, strict=True)},
+            weights=dict(zip(self.names, weight.unbind(), strict=True)),
+            accuracy=(active * accuracies).sum() / num_active,
+        )
 
-    def _check_step(self, step: object) -> int | Tensor | None:
+    @torch.no_grad()
+    def update(self, momentum: float | None = None) -> None:
+        """Move the momentum copy of the heads towards the online heads (``key_momentum``).
+
+        Call it once per training step, after the optimiser step of the heads, next to the
+        discriminator's :meth:`MomentumEncoder.update <contradistinct.MomentumEncoder.update>`.
+        Without ``key_momentum`` the keys go through the online heads and there is nothing to
+        move: the call does nothing.
+
+        Args:
+            momentum: override ``key_momentum`` for this call (0 copies the online heads).
+        """
+        if self.key_heads is not None:
+            self.key_heads.update(momentum)
+
+    def _check_step(self, step: object) -> int | Tensor:
         if step is None:
             late = {name: start for name, start in self.start_steps.items() if start > 0}
             if late:
@@ -293,7 +266,7 @@ class MultiScaleContrastive(nn.Module):
                     f"step is required when scales start late (start_steps={late}); pass the "
                     "training step as step="
                 )
-            return None
+            return 0
         if isinstance(step, Tensor):
             if step.ndim != 0 or step.is_complex() or step.dtype == torch.bool:
                 raise ValueError(
@@ -303,6 +276,8 @@ class MultiScaleContrastive(nn.Module):
             return step
         if isinstance(step, bool) or not isinstance(step, int):
             raise TypeError(f"step must be an int or a 0-dim tensor, got {type(step).__name__}")
+        if step < 0:
+            raise ValueError(f"step must be non-negative, got {step}")
         return step
 
     def extra_repr(self) -> str:
@@ -312,6 +287,8 @@ class MultiScaleContrastive(nn.Module):
         late = {name: start for name, start in self.start_steps.items() if start > 0}
         if late:
             parts.append(f"start_steps={late}")
+        if self.key_heads is not None:
+            parts.append(f"key_momentum={self.key_heads.momentum}")
         return ", ".join(parts)
 
 
@@ -334,15 +311,6 @@ def _embed(
             f"the features of layer {name!r} do not fit its {type(head).__name__}: {error}"
         ) from error
     return embedded_query, embedded_key
-
-
-@torch.no_grad()
-def _enqueue_where(queue: NegativeQueue, key: Tensor, active: Tensor) -> None:
-    """Enqueue ``key`` if ``active`` holds, decided on the device: write, then restore if not."""
-    saved = [queue.keys.clone(), queue.ptr.clone(), queue.count.clone()]
-    queue.enqueue(F.normalize(key.detach().float(), dim=1))
-    for buffer, before in zip((queue.keys, queue.ptr, queue.count), saved, strict=True):
-        buffer.copy_(torch.where(active, buffer, before))
 
 
 def _check_features(features: object, name: str, layers: tuple[str, ...]) -> None:

@@ -30,7 +30,8 @@ class NegativeQueue(nn.Module):
       state of another size or dim raises a ``ValueError``.
     * :meth:`valid_mask` marks the filled slots; with ``init="empty"`` (default) the first steps
       never contrast against uninitialised vectors. ``init="random"`` fills the queue with
-      normalised Gaussian vectors and marks it full, as the official MoCo/DC-VAE code does.
+      normalised Gaussian vectors and marks it full, as ``train.py`` of
+      github.com/mlpc-ucsd/DC-VAE (and MoCo) does.
     * :meth:`enqueue` runs on the device with no host synchronisation and compiles with
       ``torch.compile(fullgraph=True)``.
     * Under ``torch.distributed`` the keys of all ranks are gathered first, so every rank's

@@ -5,7 +5,13 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from contradistinct._checks import check_choice, check_non_negative
-from contradistinct.functional.adversarial import GAN_KINDS, fake_term, generator_loss, real_term
+from contradistinct.functional.adversarial import (
+    GAN_KINDS,
+    _check_logits,
+    _fake_per_logit,
+    _generator_per_logit,
+    _real_per_logit,
+)
 
 
 class SetLevelLoss(nn.Module):
@@ -19,9 +25,15 @@ class SetLevelLoss(nn.Module):
 
     with :math:`z_q \sim q_\phi(z|x)`, :math:`z_p \sim \mathcal N(0, I)` and the per-kind terms of
     :func:`~contradistinct.functional.real_term`, :func:`~contradistinct.functional.fake_term` and
-    :func:`~contradistinct.functional.generator_loss`. The official code uses ``kind="hinge"``
-    with :math:`w_r = w_s = 0.5`. Either fake set may be left out (``None``), e.g. to train a
-    plain GAN or the reconstruction-only ablation.
+    :func:`~contradistinct.functional.generator_loss`, each averaged over its own logits. The
+    authors' code (``train.py`` of github.com/mlpc-ucsd/DC-VAE) uses ``kind="hinge"`` with
+    :math:`w_r = w_s = 0.5`. Either fake set may be left out (``None``), e.g. to train a plain
+    GAN or the reconstruction-only ablation.
+
+    Like the functional GAN terms, the methods take logits, real first, not ``input, target``.
+    They have no ``reduction``: the three sets may hold different numbers of samples, so there
+    is no per-sample loss to return (use the functional terms with ``reduction="none"`` for
+    per-logit values).
 
     Args:
         kind: ``"hinge"``, ``"nonsaturating"``, ``"wasserstein"`` or ``"least_squares"``.
@@ -30,7 +42,7 @@ class SetLevelLoss(nn.Module):
 
     Shapes:
         every logits argument: ``(B,)``, ``(B, 1)`` or ``(B, *)``; batch sizes may differ (the
-        official prior batch is 128 for a data batch of 64).
+        authors' code decodes 128 prior samples per batch of 64 images).
 
     Example:
         >>> import torch
@@ -60,25 +72,46 @@ class SetLevelLoss(nn.Module):
         recon_logits: Tensor | None = None,
         sample_logits: Tensor | None = None,
     ) -> Tensor:
-        """The discriminator's loss; detach the fakes' inputs yourself if E and G must not train."""
+        """The discriminator's loss; detach the fakes' inputs yourself if E and G must not train.
+
+        Args:
+            real_logits: ``(B,)`` or ``(B, *)`` logits of real data.
+            recon_logits: logits of the reconstructions, or ``None``.
+            sample_logits: logits of the prior samples, or ``None``.
+
+        Returns:
+            A float32 scalar.
+        """
         self._require_a_fake(recon_logits, sample_logits)
-        loss = real_term(real_logits, kind=self.kind)
+        loss = _real_per_logit(_check_logits(real_logits, "real_logits"), self.kind).mean()
         if recon_logits is not None:
-            loss = loss + self.recon_weight * fake_term(recon_logits, kind=self.kind)
+            recon = _fake_per_logit(_check_logits(recon_logits, "recon_logits"), self.kind)
+            loss = loss + self.recon_weight * recon.mean()
         if sample_logits is not None:
-            loss = loss + self.sample_weight * fake_term(sample_logits, kind=self.kind)
+            sample = _fake_per_logit(_check_logits(sample_logits, "sample_logits"), self.kind)
+            loss = loss + self.sample_weight * sample.mean()
         return loss
 
     def generator(
         self, recon_logits: Tensor | None = None, sample_logits: Tensor | None = None
     ) -> Tensor:
-        """The encoder/decoder's adversarial loss on the logits of both fake sets."""
+        """The encoder/decoder's adversarial loss on the logits of both fake sets.
+
+        Args:
+            recon_logits: logits of the reconstructions, or ``None``.
+            sample_logits: logits of the prior samples, or ``None``.
+
+        Returns:
+            A float32 scalar.
+        """
         self._require_a_fake(recon_logits, sample_logits)
         terms = []
         if recon_logits is not None:
-            terms.append(self.recon_weight * generator_loss(recon_logits, kind=self.kind))
+            recon = _generator_per_logit(_check_logits(recon_logits, "recon_logits"), self.kind)
+            terms.append(self.recon_weight * recon.mean())
         if sample_logits is not None:
-            terms.append(self.sample_weight * generator_loss(sample_logits, kind=self.kind))
+            sample = _generator_per_logit(_check_logits(sample_logits, "sample_logits"), self.kind)
+            terms.append(self.sample_weight * sample.mean())
         return sum(terms[1:], terms[0])
 
     def extra_repr(self) -> str:

@@ -11,18 +11,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 from typing_extensions import Self
 
-from contradistinct.momentum import unwrap
-
-# Prefixes that wrappers put in front of every qualified name: DataParallel and
-# DistributedDataParallel hold the network as ``module``, ``torch.compile`` as ``_orig_mod``.
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-
-
-def _strip_wrapper_prefix(name: str) -> str | None:
-    for prefix in _WRAPPER_PREFIXES:
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return None
+from contradistinct._wrappers import unprefixed_names, unwrap
 
 
 class FeatureTaps:
@@ -162,12 +151,11 @@ def _resolve(root: nn.Module, layers: tuple[str, ...]) -> list[nn.Module]:
     modules = dict(root.named_modules())
     targets = []
     for name in layers:
-        candidate, stripped = name, _strip_wrapper_prefix(name)
-        while candidate not in modules and stripped is not None:
-            candidate, stripped = stripped, _strip_wrapper_prefix(stripped)
-        if candidate not in modules:
-            raise ValueError(_unknown_layer_message(name, candidate, root, list(modules)))
-        targets.append(modules[candidate])
+        candidates = unprefixed_names(name)
+        found = next((candidate for candidate in candidates if candidate in modules), None)
+        if found is None:
+            raise ValueError(_unknown_layer_message(name, candidates[-1], root, list(modules)))
+        targets.append(modules[found])
     return targets
 
 

@@ -128,7 +128,7 @@ def train(steps: int = 600, batch_size: int = 64, latent_dim: int = 16, seed: in
         logs = {
             "instance": ielbo_out.instance.detach(),
             "kl": ielbo_out.kl.detach(),
-            "accuracy": ielbo_out.accuracy.clone(),
+            "accuracy": ielbo_out.accuracy,
             "gan_g": gan_g.detach(),
             "gan_d": d_loss.detach(),
         }

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from contradistinct import NegativeQueue
+from contradistinct import (
+    DeepSupervisionHead,
+    MultiScaleContrastive,
+    NegativeQueue,
+    ProjectionHead,
+)
 from contradistinct.functional import info_nce
 
 
@@ -68,3 +75,28 @@ def test_negative_queue_enqueue_compiles_and_matches_eager():
         assert torch.equal(queue.keys, reference.keys)
         assert torch.equal(queue.ptr, reference.ptr)
         assert torch.equal(queue.count, reference.count)
+
+
+def test_multiscale_contrastive_with_a_tensor_step_compiles_as_one_graph():
+    # fullgraph=True fails on any graph break, such as reading the step on the host to decide
+    # which scales run: the start steps must enter through the weights alone.
+    torch.manual_seed(0)
+    eager = MultiScaleContrastive(
+        {"block1": DeepSupervisionHead(4, 8, spatial_size=4), "pool": ProjectionHead(4, 8)},
+        queue_size=16,
+        start_steps={"block1": 2},
+        key_momentum=0.9,
+    )
+    module = copy.deepcopy(eager)
+    compiled = torch.compile(module, fullgraph=True)
+    g = torch.Generator().manual_seed(0)
+    for step in range(4):  # crosses the start step without recompiling into another path
+        queries = {"block1": torch.randn(3, 4, 4, 4, generator=g), "pool": torch.randn(3, 4)}
+        keys = {"block1": torch.randn(3, 4, 4, 4, generator=g), "pool": torch.randn(3, 4)}
+        expected = eager(queries, keys, step=torch.tensor(step))
+        out = compiled(queries, keys, step=torch.tensor(step))
+        torch.testing.assert_close(out.loss, expected.loss, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(out.accuracy, expected.accuracy)
+        for name in eager.names:
+            torch.testing.assert_close(out.weights[name], expected.weights[name])
+    torch.testing.assert_close(module.state_dict(), eager.state_dict())

@@ -78,11 +78,11 @@ def run_rank(rank: int) -> dict[str, Any]:
         for step in range(STEPS):
             queries, keys = global_batch(step)
             query = local(queries, rank).clone().requires_grad_(True)
-            loss = criterion(query, local(keys, rank))
-            loss.backward()
-            losses.append(loss.detach())
+            out = criterion(query, local(keys, rank))
+            out.loss.backward()
+            losses.append(out.loss.detach())
             grads.append(query.grad)
-            accuracies.append(criterion.accuracy.clone())
+            accuracies.append(out.accuracy)
         results[f"instance_in_batch={in_batch}"] = {
             "losses": torch.stack(losses),
             "grads": torch.stack(grads),
@@ -159,12 +159,12 @@ def test_instance_loss_mean_over_ranks_is_the_one_process_loss(ranks, in_batch):
     for step in range(STEPS):
         queries, keys = global_batch(step)
         query = queries.clone().requires_grad_(True)
-        loss = criterion(query, keys)
-        loss.backward()
+        out = criterion(query, keys)
+        out.loss.backward()
         mean_loss = torch.stack([r["losses"][step] for r in per_rank]).mean()
-        torch.testing.assert_close(mean_loss, loss.detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(mean_loss, out.loss.detach(), rtol=1e-5, atol=1e-6)
         mean_accuracy = torch.stack([r["accuracies"][step] for r in per_rank]).mean()
-        torch.testing.assert_close(mean_accuracy, criterion.accuracy)
+        torch.testing.assert_close(mean_accuracy, out.accuracy)
         # Each rank differentiates its own mean over B rows; the global mean is over WORLD * B,
         # so averaging gradients across ranks (as DDP does) gives the one-process gradient.
         rank_grads = torch.cat([r["grads"][step] for r in per_rank]) / WORLD

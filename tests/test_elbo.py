@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from contradistinct import ELBO, IELBO, InstanceLoss
-from contradistinct.functional import gaussian_kl, info_nce
+from contradistinct.functional import gaussian_kl, info_nce, reconstruction_loss
+
+REDUCTIONS = ["mean", "sum", "none"]
 
 
 @given(st.integers(1, 8), st.sampled_from(["mean", "sum"]), st.floats(0, 1))
@@ -27,7 +31,38 @@ def test_ielbo_is_instance_plus_weighted_kl(batch, reduction, weight):
     torch.testing.assert_close(
         out.loss, expected_instance + weight * expected_kl, rtol=1e-5, atol=1e-5
     )
-    assert out.accuracy is instance.accuracy
+    assert not hasattr(instance, "accuracy")  # the accuracy is returned, never stored
+
+
+def test_ielbo_builds_its_output_from_what_the_instance_loss_returns():
+    class Result(NamedTuple):
+        loss: torch.Tensor
+        accuracy: torch.Tensor
+
+    class Fixed(torch.nn.Module):
+        def forward(self, query, key):
+            return Result(torch.tensor(2.0), torch.tensor(0.25))
+
+    out = IELBO(Fixed(), kl_weight=1.0, kl_reduction="mean")(
+        None, None, torch.ones(2, 1), torch.zeros(2, 1)
+    )
+    torch.testing.assert_close(out.instance, torch.tensor(2.0))
+    torch.testing.assert_close(out.accuracy, torch.tensor(0.25))
+    torch.testing.assert_close(out.loss, torch.tensor(2.5))
+
+
+def test_ielbo_per_sample_with_a_per_sample_instance_loss():
+    instance = InstanceLoss(dim=4, queue_size=8, queue_init="random", reduction="none")
+    negatives = instance.queue.keys.clone()
+    q, k = torch.randn(5, 4), torch.randn(5, 4)
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    out = IELBO(instance, kl_weight=0.1, kl_reduction="none")(q, k, mu, logvar)
+    expected = info_nce(q, k, negatives, reduction="none") + 0.1 * gaussian_kl(
+        mu, logvar, reduction="none"
+    )
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"per-sample instance loss.*\(5,\).*shape \(\)"):
+        IELBO(InstanceLoss(dim=4, queue_size=8), kl_reduction="none")(q, k, mu, logvar)
 
 
 def test_ielbo_official_defaults_sum_kl_times_1e_minus_6():
@@ -52,6 +87,20 @@ def test_ielbo_forwards_keyword_arguments():
     assert int(instance.queue.count) == 0
 
 
+@given(st.integers(1, 6), st.sampled_from(REDUCTIONS), st.sampled_from(["mse", "bce"]))
+def test_elbo_is_the_reduced_per_sample_reconstruction_plus_weighted_kl(batch, reduction, recon):
+    torch.manual_seed(batch)
+    x_rec, x = torch.randn(batch, 3, 2, 2), torch.rand(batch, 3, 2, 2)
+    mu, logvar = torch.randn(batch, 5), torch.randn(batch, 5)
+    out = ELBO(recon=recon, kl_weight=0.5, reduction=reduction)(x_rec, x, mu, logvar)
+    rec = reconstruction_loss(x_rec, x, kind=recon, reduction="none")
+    kl = gaussian_kl(mu, logvar, reduction="none")
+    per_sample = rec + 0.5 * kl
+    expected = {"mean": per_sample.mean(), "sum": per_sample.sum(), "none": per_sample}[reduction]
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
+    assert out.reconstruction.shape == out.kl.shape == out.loss.shape
+
+
 def test_elbo_pixel_and_feature_forms():
     x, x_rec = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
     mu, logvar = torch.randn(4, 5), torch.randn(4, 5)
@@ -59,8 +108,10 @@ def test_elbo_pixel_and_feature_forms():
     rec = ((x - x_rec) ** 2).flatten(1).sum(1).mean()
     torch.testing.assert_close(out.reconstruction, rec)
     torch.testing.assert_close(out.loss, rec + 0.5 * gaussian_kl(mu, logvar))
-    feats = ELBO("feature")(torch.randn(4, 16), torch.randn(4, 16), mu, logvar)
-    assert feats.loss.shape == ()
+    # VAE/GAN (Eq. 3): the same squared error on discriminator features.
+    f_rec, f_real = torch.randn(4, 16), torch.randn(4, 16)
+    feats = ELBO(recon="mse")(f_rec, f_real, mu, logvar)
+    torch.testing.assert_close(feats.reconstruction, (f_rec - f_real).square().sum(1).mean())
 
 
 def test_elbo_bce():
@@ -72,11 +123,16 @@ def test_elbo_bce():
 def test_bad_input():
     with pytest.raises(TypeError, match="instance_loss must be an nn.Module"):
         IELBO(lambda q, k: q)
-    with pytest.raises(TypeError, match="accuracy.*Linear has none"):
-        IELBO(torch.nn.Linear(2, 2))
+    returns_a_tensor = IELBO(torch.nn.Bilinear(2, 2, 1))
+    with pytest.raises(TypeError, match=r"instance_loss \(Bilinear\) must return a result with"):
+        returns_a_tensor(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
     with pytest.raises(ValueError, match="kl_reduction must be one of"):
-        IELBO(InstanceLoss(dim=4, queue_size=8), kl_reduction="none")
-    with pytest.raises(ValueError, match="reconstruction must be one of"):
-        ELBO("l1")
+        IELBO(InstanceLoss(dim=4, queue_size=8), kl_reduction="batchmean")
+    with pytest.raises(ValueError, match="recon must be one of"):
+        ELBO("feature")
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        ELBO(reduction="batchmean")
     with pytest.raises(ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"):
         ELBO()(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 2), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"input and mu must hold the same number of samples"):
+        ELBO()(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3, 2), torch.zeros(3, 2))

@@ -1,4 +1,4 @@
-"""InstanceLoss: Eq. 6 against the queue, enqueue order, accuracy, gradients, temperature."""
+"""InstanceLoss: Eq. 6 against the queue, enqueue order, accuracy, reduction, temperature."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contradistinct import InstanceLoss
-from contradistinct.functional import info_nce
+from contradistinct import InstanceLoss, InstanceOutput
+from contradistinct.functional import contrastive_accuracy, info_nce, info_nce_logits
 
 
 @given(st.integers(1, 10), st.integers(1, 40), st.integers(0, 1000))
@@ -21,17 +21,40 @@ def test_loss_uses_the_queue_before_this_batch_is_enqueued(batch, queue_size, se
     old = torch.randn(3, 4, generator=g)
     criterion.queue.enqueue(F.normalize(old))
     q, k = torch.randn(batch, 4, generator=g), torch.randn(batch, 4, generator=g)
-    loss = criterion(q, k)
+    out = criterion(q, k)
     kept = min(3, queue_size)
     expected = info_nce(q, k, old[3 - kept :], temperature=0.07)
-    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
+    accuracy = contrastive_accuracy(info_nce_logits(q, k, old[3 - kept :], temperature=0.07))
+    torch.testing.assert_close(out.accuracy, accuracy)
     assert int(criterion.queue.count) == min(3 + batch, queue_size)
+
+
+@given(st.integers(1, 10), st.sampled_from(["mean", "sum", "none"]), st.integers(0, 1000))
+def test_reduction_matches_the_functional_form(batch, reduction, seed):
+    g = torch.Generator().manual_seed(seed)
+    criterion = InstanceLoss(dim=4, queue_size=16, queue_init="random", reduction=reduction)
+    negatives = criterion.queue.keys.clone()
+    q, k = torch.randn(batch, 4, generator=g), torch.randn(batch, 4, generator=g)
+    out = criterion(q, k)
+    expected = info_nce(q, k, negatives, reduction=reduction)
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
+    assert out.loss.shape == ((batch,) if reduction == "none" else ())
+    assert out.accuracy.shape == ()
+
+
+def test_returns_a_named_output_and_keeps_no_accuracy_state():
+    criterion = InstanceLoss(dim=8, queue_size=32)
+    out = criterion(torch.randn(4, 8), torch.randn(4, 8))
+    assert isinstance(out, InstanceOutput) and out._fields == ("loss", "accuracy")
+    assert not hasattr(criterion, "accuracy")
+    assert set(criterion.state_dict()) == {"queue.keys", "queue.ptr", "queue.count"}
 
 
 def test_empty_queue_gives_zero_loss_and_full_accuracy():
     criterion = InstanceLoss(dim=8, queue_size=32)
-    loss = criterion(torch.randn(4, 8), torch.randn(4, 8))
-    assert loss.item() == 0.0 and criterion.accuracy.item() == 1.0
+    out = criterion(torch.randn(4, 8), torch.randn(4, 8))
+    assert out.loss.item() == 0.0 and out.accuracy.item() == 1.0
 
 
 def test_enqueue_false_leaves_the_queue_alone():
@@ -46,21 +69,21 @@ def test_queue_holds_normalised_keys():
     torch.testing.assert_close(criterion.queue.keys[:4].norm(dim=1), torch.ones(4))
 
 
-def test_accuracy_is_a_device_tensor_and_correct():
+def test_accuracy_is_a_tensor_and_correct():
     criterion = InstanceLoss(dim=2, queue_size=8)
     criterion.queue.enqueue(torch.tensor([[0.0, 1.0]]))
     q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     k = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
-    criterion(q, k)
-    assert isinstance(criterion.accuracy, torch.Tensor)
-    assert criterion.accuracy.item() == pytest.approx(0.5)
+    accuracy = criterion(q, k).accuracy
+    assert isinstance(accuracy, torch.Tensor) and not accuracy.requires_grad
+    assert accuracy.item() == pytest.approx(0.5)
 
 
 def test_keys_never_receive_gradients_queries_do():
     criterion = InstanceLoss(dim=8, queue_size=32, queue_init="random")
     q = torch.randn(4, 8, requires_grad=True)
     k = torch.randn(4, 8, requires_grad=True)
-    criterion(q, k).backward()
+    criterion(q, k).loss.backward()
     assert q.grad is not None and q.grad.abs().sum() > 0
     assert k.grad is None
 
@@ -69,7 +92,7 @@ def test_learnable_temperature_is_clamped_and_trained():
     criterion = InstanceLoss(dim=8, queue_size=32, learnable_temperature=True, queue_init="random")
     assert isinstance(criterion.temperature, torch.Tensor)
     torch.testing.assert_close(criterion.temperature, torch.tensor(0.07))
-    criterion(torch.randn(4, 8), torch.randn(4, 8)).backward()
+    criterion(torch.randn(4, 8), torch.randn(4, 8)).loss.backward()
     assert criterion.log_temperature.grad is not None
     with torch.no_grad():
         criterion.log_temperature.fill_(math.log(1e-6))
@@ -80,14 +103,14 @@ def test_in_batch_negatives_match_the_functional_form():
     criterion = InstanceLoss(dim=8, queue_size=16, in_batch_negatives=True)
     q, k = torch.randn(5, 8), torch.randn(5, 8)
     expected = info_nce(q, k, temperature=0.07, in_batch_negatives=True)
-    torch.testing.assert_close(criterion(q, k), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(criterion(q, k).loss, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_bf16_autocast():
     criterion = InstanceLoss(dim=16, queue_size=64, queue_init="random")
     q = torch.randn(8, 16, requires_grad=True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = criterion(q.bfloat16(), torch.randn(8, 16).bfloat16())
+        loss = criterion(q.bfloat16(), torch.randn(8, 16).bfloat16()).loss
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
     assert q.grad is not None
@@ -123,6 +146,7 @@ def test_bad_shapes(q_shape, k_shape, match):
         ({"temperature": -0.1}, "temperature must be positive"),
         ({"queue_size": 0}, "size must be a positive int"),
         ({"temperature": 2.0, "learnable_temperature": True}, r"must lie in \[min_temperature"),
+        ({"reduction": "batchmean"}, r"reduction must be one of \('mean', 'sum', 'none'\)"),
     ],
 )
 def test_bad_construction(kwargs, match):

@@ -1,4 +1,4 @@
-"""NegativeQueue: ring-buffer semantics, masking, state_dict and bad input (design.md §2.1)."""
+"""NegativeQueue: ring-buffer semantics, masking, state_dict and bad input (DC-VAE Eq. 6, MoCo)."""
 
 from __future__ import annotations
 

@@ -65,3 +65,23 @@ def test_bad_input():
         SetLevelLoss().generator()
     with pytest.raises(ValueError, match="recon_logits"):
         SetLevelLoss().discriminator(torch.zeros(2))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda adv: adv.discriminator(torch.zeros(0), torch.zeros(2)), ValueError, "real_logits"),
+        (lambda adv: adv.discriminator(torch.zeros(2), torch.zeros(0)), ValueError, "recon_logits"),
+        (
+            lambda adv: adv.discriminator(torch.zeros(2), sample_logits=torch.tensor(1.0)),
+            ValueError,
+            r"sample_logits must hold at least one sample, got shape \(\)",
+        ),
+        (lambda adv: adv.generator(torch.zeros(2, dtype=torch.long)), TypeError, "recon_logits"),
+        (lambda adv: adv.generator(None, [0.0]), TypeError, "sample_logits must be a torch"),
+    ],
+)
+def test_bad_logits_are_named_as_the_caller_named_them(call, error, match):
+    with pytest.raises(error, match=match) as raised:
+        call(SetLevelLoss())
+    assert "fake_logits" not in str(raised.value)

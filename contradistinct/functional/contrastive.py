@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contradistinct._checks import check_nonempty_batch, check_positive, check_rank, check_tensor
-from contradistinct._reduction import check_reduction
+from contradistinct._precision import as_float32
+from contradistinct._reduction import check_reduction, reduce
 
 
 def _check_temperature(temperature: float | Tensor) -> None:
@@ -43,8 +44,8 @@ def info_nce_logits(
 
     where hats denote L2-normalised vectors. With ``in_batch_negatives=True`` the other
     positives of the batch, :math:`\hat k_j,\ j \ne i`, are appended as further negatives.
-    Entries excluded by ``negative_mask`` are ``-inf``. The logits are computed in float32 with
-    autocast disabled, whatever the input dtype.
+    Entries excluded by ``negative_mask`` are ``-inf``. The logits are computed in float32 (float64
+    for a float64 ``query``) with autocast disabled.
 
     Args:
         query: ``(B, D)`` query embeddings (DC-VAE: the reconstruction through the discriminator).
@@ -100,11 +101,12 @@ def info_nce_logits(
     with torch.autocast(device_type=query.device.type, enabled=False):
         # Dividing the (B, D) query by tau rather than the (B, 1 + K) logits saves a full pass
         # over the logits; the products are the same up to rounding.
-        q = F.normalize(query.float(), dim=1) / temperature
-        k = F.normalize(positive.float(), dim=1)
+        query = as_float32(query)
+        q = F.normalize(query, dim=1) / temperature
+        k = F.normalize(positive.to(query.dtype), dim=1)
         columns = [(q * k).sum(dim=1, keepdim=True)]
         if negatives is not None:
-            keys = F.normalize(negatives.float(), dim=1).T
+            keys = F.normalize(negatives.to(query.dtype), dim=1).T
             if negative_mask is None:
                 columns.append(q @ keys)
             else:
@@ -173,7 +175,7 @@ def info_nce(
         negative_mask=negative_mask,
     )
     target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-    return F.cross_entropy(logits, target, reduction=reduction)
+    return reduce(F.cross_entropy(logits, target, reduction="none"), reduction)
 
 
 def contrastive_accuracy(logits: Tensor) -> Tensor:

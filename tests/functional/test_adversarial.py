@@ -65,6 +65,31 @@ def test_nonsaturating_is_stable_for_huge_logits():
     assert torch.isfinite(generator_loss(huge, kind="nonsaturating"))
 
 
+@given(logits, logits, st.sampled_from(KINDS))
+def test_reduction_is_over_every_logit(real, fake, kind):
+    real, fake = torch.from_numpy(real), torch.from_numpy(fake)
+    for term, d in ((real_term, real), (fake_term, fake), (generator_loss, fake)):
+        per_logit = term(d, kind=kind, reduction="none")
+        assert per_logit.shape == d.shape and per_logit.dtype == torch.float32
+        torch.testing.assert_close(term(d, kind=kind), per_logit.mean())
+        torch.testing.assert_close(term(d, kind=kind, reduction="sum"), per_logit.sum())
+    both = discriminator_loss(real, fake, kind=kind, reduction="sum")
+    torch.testing.assert_close(
+        both,
+        real_term(real, kind=kind, reduction="sum") + fake_term(fake, kind=kind, reduction="sum"),
+    )
+
+
+def test_per_logit_discriminator_loss_pairs_real_and_fake_logits():
+    real, fake = torch.randn(5, 2), torch.randn(5, 2)
+    torch.testing.assert_close(
+        discriminator_loss(real, fake, reduction="none"),
+        real_term(real, reduction="none") + fake_term(fake, reduction="none"),
+    )
+    with pytest.raises(ValueError, match=r"same shape, got \(5, 2\) and \(4, 2\)"):
+        discriminator_loss(real, fake[:4], reduction="none")
+
+
 def test_real_and_fake_batches_may_differ_and_terms_compose():
     real, fake = torch.randn(64, 1), torch.randn(128, 1)
     for kind in KINDS:
@@ -104,6 +129,7 @@ def test_bf16_autocast_upcasts():
         ),
         (lambda: generator_loss(torch.tensor(1.0)), ValueError, "fake_logits must hold"),
         (lambda: generator_loss(torch.zeros(2, dtype=torch.long)), TypeError, "floating"),
+        (lambda: real_term(torch.zeros(2), reduction="avg"), ValueError, "reduction must be"),
     ],
 )
 def test_bad_input(call, error, match):

@@ -1,4 +1,4 @@
-"""MultiScaleContrastive: per-scale InfoNCE (DC-VAE Eq. 6), weights, start steps, IELBO."""
+"""MultiScaleContrastive: per-scale InfoNCE (DC-VAE Eq. 6), weights, start steps, key momentum."""
 
 from __future__ import annotations
 
@@ -61,12 +61,12 @@ def test_matches_one_instance_loss_per_scale_by_hand() -> None:
             name: references[name](heads[name](q[name]), heads[name](k[name])) for name in heads
         }
         for name in heads:
-            torch.testing.assert_close(out.losses[name], expected[name])
-            torch.testing.assert_close(out.accuracies[name], references[name].accuracy)
-        torch.testing.assert_close(out.loss, (expected["block1"] + expected["head"]) / 2)
-        torch.testing.assert_close(
-            contrast.accuracy, (references["block1"].accuracy + references["head"].accuracy) / 2
-        )
+            torch.testing.assert_close(out.losses[name], expected[name].loss)
+            torch.testing.assert_close(out.accuracies[name], expected[name].accuracy)
+        total = (expected["block1"].loss + expected["head"].loss) / 2
+        torch.testing.assert_close(out.loss, total)
+        accuracy = (expected["block1"].accuracy + expected["head"].accuracy) / 2
+        torch.testing.assert_close(out.accuracy, accuracy)
 
 
 @given(
@@ -75,7 +75,7 @@ def test_matches_one_instance_loss_per_scale_by_hand() -> None:
     as_tensor=st.booleans(),
     explicit=st.one_of(st.none(), st.lists(st.floats(0.0, 3.0), min_size=3, max_size=3)),
 )
-def test_start_steps_and_weights(
+def test_start_steps_only_enter_through_the_weights(
     starts: list[int], step: int, as_tensor: bool, explicit: list[float] | None
 ) -> None:
     names = list(make_heads())
@@ -86,41 +86,50 @@ def test_start_steps_and_weights(
         weights=weights,
         start_steps=dict(zip(names, starts, strict=True)),
     )
-    contrast(features(0), features(1), step=max(starts))  # every queue holds keys
+    contrast(features(0), features(1), step=0)
     before = {name: queue_state(contrast, name) for name in names}
     out = contrast(features(2), features(3), step=torch.tensor(step) if as_tensor else step)
     active = {name: step >= start for name, start in zip(names, starts, strict=True)}
     num_active = sum(active.values())
     for name in names:
-        after = queue_state(contrast, name)
+        # Every scale computes its loss and enqueues its keys, active or not.
+        assert bool(out.losses[name] > 0)
+        rows = 2 * B if name == "block2.0" else B
+        assert int(queue_state(contrast, name)[1]) == (int(before[name][1]) + rows) % 32
         if active[name]:
-            assert bool(out.losses[name] > 0)
-            rows = 2 * B if name == "block2.0" else B
-            assert int(after[1]) == (int(before[name][1]) + rows) % 32
             expected = 1 / num_active if weights is None else weights[name]
             torch.testing.assert_close(out.weights[name], torch.tensor(expected))
         else:
-            assert out.losses[name].item() == 0.0
-            assert out.accuracies[name].item() == 0.0
             assert out.weights[name].item() == 0.0
-            for now, then in zip(after, before[name], strict=True):
-                assert torch.equal(now, then)
     total = sum(out.weights[name] * out.losses[name] for name in names)
     torch.testing.assert_close(out.loss, torch.as_tensor(total, dtype=torch.float32))
     if weights is None and num_active:
         torch.testing.assert_close(sum(out.weights.values()), torch.tensor(1.0))
-    mean_accuracy = sum(out.accuracies.values()) / max(num_active, 1)
-    torch.testing.assert_close(contrast.accuracy, torch.as_tensor(mean_accuracy))
+    active_accuracy = sum(out.accuracies[name] for name in names if active[name])
+    torch.testing.assert_close(out.accuracy, torch.as_tensor(active_accuracy / max(num_active, 1)))
 
 
-def test_no_active_scale_gives_exact_zero() -> None:
+def test_a_scale_before_its_start_step_adds_nothing_to_loss_or_gradient() -> None:
+    contrast = MultiScaleContrastive(
+        make_heads(), queue_size=16, start_steps={"block1": 5}, queue_init="random"
+    )
+    late = contrast.heads["block1"]
+    out = contrast(features(0), features(1), step=torch.tensor(4))
+    others = [name for name in contrast.names if name != "block1"]
+    torch.testing.assert_close(out.loss, sum(out.losses[name] for name in others) / 2)
+    out.loss.backward()
+    assert all(not bool(p.grad.any()) for p in late.parameters())
+    assert all(bool(p.grad.any()) for p in contrast.heads["head"].parameters())
+
+
+def test_no_active_scale_gives_exact_zero_and_still_fills_the_queues() -> None:
     contrast = MultiScaleContrastive(
         make_heads(), queue_size=8, start_steps=dict.fromkeys(make_heads(), 3)
     )
     for step in (2, torch.tensor(2)):
         out = contrast(features(0), features(1), step=step)
-        assert out.loss.item() == 0.0 and contrast.accuracy.item() == 0.0
-        assert all(int(loss.queue.count) == 0 for loss in contrast.instance_losses.values())
+        assert out.loss.item() == 0.0 and out.accuracy.item() == 0.0
+    assert all(int(loss.queue.count) == 8 for loss in contrast.instance_losses.values())
 
 
 def test_tensor_step_matches_int_step() -> None:
@@ -208,13 +217,17 @@ def test_bf16_autocast_gives_float32_loss() -> None:
 
 def test_ielbo_accepts_the_multiscale_module() -> None:
     contrast = MultiScaleContrastive(make_heads(), queue_size=16, start_steps={"head": 1})
+    reference = copy.deepcopy(contrast)
     ielbo = IELBO(contrast, kl_weight=0.5, kl_reduction="mean")
     mu, logvar = torch.ones(B, 3), torch.zeros(B, 3)
     for step in range(3):
+        torch.manual_seed(step)  # the patch head draws its locations from the global RNG
         out = ielbo(features(step), features(10 + step), mu, logvar, step=step)
-        assert isinstance(out.instance, torch.Tensor) and out.instance.ndim == 0
+        torch.manual_seed(step)
+        expected = reference(features(step), features(10 + step), step=step)
+        torch.testing.assert_close(out.instance, expected.loss)
+        torch.testing.assert_close(out.accuracy, expected.accuracy)
         torch.testing.assert_close(out.loss, out.instance + 0.5 * 1.5)
-        assert out.accuracy is contrast.accuracy
     with pytest.raises(ValueError, match="step is required"):
         ielbo(features(0), features(1), mu, logvar)
 
@@ -264,7 +277,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"lacks the layers \['head'\]"):
         contrast = MultiScaleContrastive(heads, queue_size=8)
         contrast({k: v for k, v in features(0).items() if k != "head"}, features(1))
-    with pytest.raises(TypeError, match="dict of layer name -> tensor"):
+    with pytest.raises(TypeError, match="queries must be a dict of layer name -> tensor"):
         MultiScaleContrastive(heads, queue_size=8)(torch.randn(B, D), features(1))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"layer 'head'.*must be a torch\.Tensor, got list"):
         MultiScaleContrastive(heads, queue_size=8)(features(0) | {"head": [0.0] * C}, features(1))
@@ -289,17 +302,22 @@ def test_bad_arguments() -> None:
         contrast(features(0), features(1), step=2.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"0-dim real tensor.*shape \(1,\)"):
         contrast(features(0), features(1), step=torch.tensor([2]))
+    with pytest.raises(ValueError, match="step must be non-negative, got -1"):
+        contrast(features(0), features(1), step=-1)
+    with pytest.raises(TypeError, match="takes 3 positional arguments"):
+        contrast(features(0), features(1), 2)  # type: ignore[misc]
 
 
 def test_accuracy_is_one_when_queries_equal_keys() -> None:
     contrast = MultiScaleContrastive(make_heads(), queue_size=64)
     for seed in range(8):
         same = features(seed)
-        contrast(same, same)
-    assert contrast.accuracy.item() == 1.0
+        torch.manual_seed(seed)  # the patch head reads both maps at the same locations anyway
+        out = contrast(same, same)
+        assert out.accuracy.item() == 1.0
 
 
-def test_key_momentum_embeds_keys_through_a_momentum_copy_of_the_heads():
+def test_key_momentum_embeds_keys_through_a_copy_that_only_update_moves():
     torch.manual_seed(0)
     heads = {
         "block1": DeepSupervisionHead(in_channels=4, dim=8, spatial_size=4),
@@ -324,30 +342,39 @@ def test_key_momentum_embeds_keys_through_a_momentum_copy_of_the_heads():
         "pool": torch.randn(3, 4),
         "patch": torch.randn(3, 4, 4, 4),
     }
-    contrast(q, k)
-    for name, momentum_head in copies.items():
-        online = list(contrast.heads[name].parameters())
-        pairs = zip(before[name], momentum_head.parameters(), online, strict=True)
-        for b, p, o in pairs:
-            torch.testing.assert_close(p, 0.5 * b + 0.5 * o)  # one update, before the keys
-        assert all(not p.requires_grad for p in momentum_head.parameters())
+    for mode in (contrast.train, contrast.eval):  # forward never moves the copy
+        mode()
+        contrast(q, k)
+        for name, momentum_head in copies.items():
+            for b, p in zip(before[name], momentum_head.parameters(), strict=True):
+                assert torch.equal(b, p)
     # The queued keys are the momentum heads' embeddings, not the online heads'.
     queued = contrast.instance_losses["pool"].queue.keys[:3]
     torch.testing.assert_close(queued, F.normalize(copies["pool"](k["pool"]), dim=1))
     assert not torch.allclose(queued, F.normalize(contrast.heads["pool"](k["pool"]), dim=1))
+    contrast.update()
+    for name, momentum_head in copies.items():
+        online = list(contrast.heads[name].parameters())
+        pairs = zip(before[name], momentum_head.parameters(), online, strict=True)
+        for b, p, o in pairs:
+            torch.testing.assert_close(p, 0.5 * b + 0.5 * o)
+        assert all(not p.requires_grad for p in momentum_head.parameters())
+    contrast.update(momentum=0.0)
+    for name, momentum_head in copies.items():
+        for p, o in zip(momentum_head.parameters(), contrast.heads[name].parameters(), strict=True):
+            assert torch.equal(p, o)
 
 
-def test_key_momentum_is_saved_and_skipped_in_eval_mode():
+def test_key_momentum_is_saved_and_update_without_it_does_nothing():
     heads = {"pool": ProjectionHead(in_features=4, dim=8)}
     contrast = MultiScaleContrastive(heads, queue_size=16, key_momentum=0.9)
     assert any(name.startswith("key_heads.") for name in contrast.state_dict())
-    contrast.eval()
-    frozen = [p.clone() for p in contrast.key_heads.module.parameters()]
-    with torch.no_grad():
-        next(contrast.heads["pool"].parameters()).add_(1.0)
-    contrast({"pool": torch.randn(2, 4)}, {"pool": torch.randn(2, 4)})
-    for a, b in zip(frozen, contrast.key_heads.module.parameters(), strict=True):
-        assert torch.equal(a, b)
+    plain = MultiScaleContrastive({"pool": ProjectionHead(in_features=4, dim=8)}, queue_size=16)
+    state = copy.deepcopy(plain.state_dict())
+    plain.update()
+    assert plain.key_heads is None
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, state[name]), name
 
 
 def test_key_momentum_refuses_lazy_heads():

@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from contradistinct import (
-    IELBO,
     DeepSupervisionHead,
     FeatureTaps,
     MomentumEncoder,
@@ -15,7 +14,7 @@ from contradistinct import (
     ProjectionHead,
     SetLevelLoss,
 )
-from contradistinct.functional import reparameterize
+from contradistinct.functional import gaussian_kl, reparameterize
 
 datasets = pytest.importorskip("sklearn.datasets")
 
@@ -65,14 +64,13 @@ def test_two_scale_contrastive_accuracy_rises_above_chance() -> None:
         start_steps={"block1": 10},  # deep supervision joins later, as the paper schedules
     )
     momentum = MomentumEncoder(discriminator, momentum=0.9)
-    ielbo = IELBO(contrast, kl_weight=1e-3)
     adversarial = SetLevelLoss(kind="hinge", recon_weight=1.0, sample_weight=0.0)
     autoencoder = [*encoder.parameters(), *decoder.parameters()]
     opt_g = torch.optim.Adam([*autoencoder, *contrast.parameters()], lr=LR)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=LR, betas=(0.5, 0.9))
     data = torch.Generator().manual_seed(0)
 
-    mean_accuracy, last_layer_accuracy, block1_filled = [], [], []
+    mean_accuracy, last_layer_accuracy, block1_weight = [], [], []
     for step in range(STEPS):
         x = images[torch.randint(len(images), (BATCH,), generator=data)]
         mu, logvar = encoder(x).chunk(2, dim=1)
@@ -83,12 +81,13 @@ def test_two_scale_contrastive_accuracy_rises_above_chance() -> None:
         with momentum.taps(layers) as key_taps:
             momentum(x)
             key = key_taps.features()
-        out = ielbo(query, key, mu, logvar, step=step)
+        scales = contrast(query, key, step=step)
+        ielbo = scales.loss + 1e-3 * gaussian_kl(mu, logvar, reduction="sum")  # Eq. 8
         opt_g.zero_grad()
         opt_d.zero_grad()
         # As in the authors' code, the discriminator's trunk and the heads minimise the
         # contrastive term with the encoder and decoder; only the GAN term is adversarial.
-        out.loss.backward(retain_graph=True)
+        ielbo.backward(retain_graph=True)
         (GENERATOR_WEIGHT * adversarial.generator(recon_logits)).backward(inputs=autoencoder)
         d_loss = adversarial.discriminator(discriminator(x), discriminator(x_rec.detach()))
         (DISCRIMINATOR_WEIGHT * d_loss).backward()
@@ -96,11 +95,11 @@ def test_two_scale_contrastive_accuracy_rises_above_chance() -> None:
         opt_d.step()
         momentum.update()
 
-        mean_accuracy.append(out.accuracy.item())
-        last_layer_accuracy.append(contrast.instance_losses["block2"].accuracy.item())
-        block1_filled.append(contrast.instance_losses["block1"].queue.count.item())
+        mean_accuracy.append(scales.accuracy.item())
+        last_layer_accuracy.append(scales.accuracies["block2"].item())
+        block1_weight.append(scales.weights["block1"].item())
 
-    assert block1_filled[9] == 0 and block1_filled[10] == BATCH  # block1 joins at step 10
+    assert block1_weight[9] == 0 and block1_weight[10] == 0.5  # block1 joins at step 10
     chance = 1 / (1 + QUEUE)  # the queue is full from step QUEUE // BATCH on
     full = QUEUE // BATCH
     first = sum(last_layer_accuracy[full : full + 3]) / 3
