@@ -6,7 +6,8 @@ follow the authors' code, github.com/taldatech/soft-intro-vae-pytorch
 (``soft_intro_vae_2d/train_soft_intro_vae_2d.py`` and ``soft_intro_vae/train_soft_intro_vae.py``),
 and for IntroVAE the code of its authors, github.com/hhb072/IntroVAE (``main.py``).
 
-Every loss takes the prediction before the target (``x_rec, x``). A generated batch that the
+Every loss takes the prediction before the target (``input, target``, as in
+:mod:`torch.nn.functional`). A generated batch that the
 encoder scores, a decoded prior sample :math:`x_f = D(z_f)` (``fake``) or a reconstruction
 :math:`x_r = D(z)` (``rec``), comes as one :class:`ReencodedBatch`.
 """
@@ -98,9 +99,9 @@ def _check_autoencoded(
     check_same_batch(prediction, prediction_name, mu, mu_name)
 
 
-def _check_real(x_rec: Tensor, x: Tensor) -> None:
-    x_rec = check_min_rank(x_rec, "x_rec", 1)
-    check_same_shape(x_rec, "x_rec", check_min_rank(x, "x", 1), "x")
+def _check_real(input: Tensor, target: Tensor) -> None:
+    input = check_min_rank(input, "input", 1)
+    check_same_shape(input, "input", check_min_rank(target, "target", 1), "target")
 
 
 def negative_elbo(
@@ -219,8 +220,8 @@ def exp_elbo(
 
 
 def soft_intro_encoder_loss(
-    x_rec: Tensor,
-    x: Tensor,
+    input: Tensor,
+    target: Tensor,
     mu: Tensor,
     logvar: Tensor,
     *,
@@ -264,9 +265,9 @@ def soft_intro_encoder_loss(
     for per-sample values.
 
     Args:
-        x_rec: the reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, ``(B, *)``.
-        x: data, same shape.
-        mu: posterior means of ``x``, ``(B, D)``.
+        input: the reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, ``(B, *)``.
+        target: the data :math:`x`, same shape.
+        mu: posterior means of :math:`x`, ``(B, D)``.
         logvar: their log-variances, ``(B, D)``.
         fake: decoded prior samples :math:`x_f` as data (probabilities for ``"bce"``),
             re-encoded from a detached copy, and their reconstruction.
@@ -295,10 +296,10 @@ def soft_intro_encoder_loss(
     beta_neg = check_non_negative(beta_neg, "beta_neg")
     scale = check_positive(scale, "scale")
     check_choice(recon, "recon", RECONSTRUCTION_KINDS)
-    _check_autoencoded(x_rec, x, mu, logvar, names=("x_rec", "x", "mu", "logvar"))
+    _check_autoencoded(input, target, mu, logvar, names=("input", "target", "mu", "logvar"))
     fake, rec = check_reencoded(fake, "fake"), check_reencoded(rec, "rec")
     real = negative_elbo(
-        x_rec, x, mu, logvar, recon_weight=beta_rec, kl_weight=beta_kl, recon=recon
+        input, target, mu, logvar, recon_weight=beta_rec, kl_weight=beta_kl, recon=recon
     )
     # A prior sample is decoded without a graph (decoder frozen, z_f independent of the
     # encoder), so detaching it changes nothing but guards against a caller's stray graph.
@@ -306,9 +307,9 @@ def soft_intro_encoder_loss(
     fake_target = fake.decoded.detach()
     rec_target = rec.decoded.detach() if detach_rec_target else rec.decoded
 
-    def exp_elbo_of(batch: ReencodedBatch, target: Tensor) -> Tensor:
+    def exp_elbo_of(batch: ReencodedBatch, decoded: Tensor) -> Tensor:
         n = negative_elbo(
-            batch.reconstruction, target, batch.mu, batch.logvar,
+            batch.reconstruction, decoded, batch.mu, batch.logvar,
             recon_weight=beta_rec, kl_weight=beta_neg, recon=recon, reduction="none",
         )  # fmt: skip
         return exp_elbo(n, scale=scale)
@@ -317,8 +318,8 @@ def soft_intro_encoder_loss(
 
 
 def soft_intro_decoder_loss(
-    x_rec: Tensor,
-    x: Tensor,
+    input: Tensor,
+    target: Tensor,
     *,
     fake: ReencodedBatch,
     rec: ReencodedBatch,
@@ -344,7 +345,7 @@ def soft_intro_decoder_loss(
     reconstruction targets; ``fake.mu`` etc. must keep their graph to the decoder.
 
     Stop-gradients the caller provides (:func:`~contradistinct.introspective.soft_intro_step`
-    does): the encoder is frozen (its parameters are not updated by this loss), ``x_rec`` is
+    does): the encoder is frozen (its parameters are not updated by this loss), ``input`` is
     decoded from a detached latent and the re-encoded latents are detached before decoding
     ``fake.reconstruction`` / ``rec.reconstruction``.
 
@@ -354,8 +355,8 @@ def soft_intro_decoder_loss(
     for per-sample values.
 
     Args:
-        x_rec: :math:`D(\mathrm{sg}(z))`, ``(B, *)``.
-        x: data, same shape.
+        input: the reconstruction :math:`D(\mathrm{sg}(z))`, ``(B, *)``.
+        target: the data :math:`x`, same shape.
         fake: decoded prior samples :math:`x_f` as data with their graph, their re-encoding
             (encoder frozen, graph kept) and the decoder output for a detached draw from it.
         rec: the reconstructions :math:`x_r` as data, likewise.
@@ -382,9 +383,9 @@ def soft_intro_decoder_loss(
     gamma_r = check_non_negative(gamma_r, "gamma_r")
     scale = check_positive(scale, "scale")
     check_choice(recon, "recon", RECONSTRUCTION_KINDS)
-    _check_real(x_rec, x)
+    _check_real(input, target)
     fake, rec = check_reencoded(fake, "fake"), check_reencoded(rec, "rec")
-    real_rec = reconstruction_loss(x_rec, x, recon=recon)
+    real_rec = reconstruction_loss(input, target, recon=recon)
     generated_rec = reconstruction_loss(
         rec.reconstruction, rec.decoded.detach(), recon=recon
     ) + reconstruction_loss(fake.reconstruction, fake.decoded.detach(), recon=recon)
@@ -403,8 +404,8 @@ def _hinge_inputs(
 
 
 def intro_vae_encoder_loss(
-    x_rec: Tensor,
-    x: Tensor,
+    input: Tensor,
+    target: Tensor,
     mu: Tensor,
     logvar: Tensor,
     *,
@@ -434,9 +435,9 @@ def intro_vae_encoder_loss(
     IntroVAE's code.
 
     Args:
-        x_rec: the reconstruction of ``x``, ``(B, *)``.
-        x: data, same shape.
-        mu: posterior means of ``x``, ``(B, D)``.
+        input: the reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, ``(B, *)``.
+        target: the data :math:`x`, same shape.
+        mu: posterior means of :math:`x`, ``(B, D)``.
         logvar: their log-variances.
         fake_posterior: ``(mu, logvar)`` of detached decoded prior samples, each ``(B_f, D)``,
             e.g. ``encoder(fake.detach())``.
@@ -462,16 +463,16 @@ def intro_vae_encoder_loss(
     recon_weight = check_non_negative(recon_weight, "recon_weight")
     kl_weight = check_non_negative(kl_weight, "kl_weight")
     neg_weight = check_non_negative(neg_weight, "neg_weight")
-    _check_autoencoded(x_rec, x, mu, logvar, names=("x_rec", "x", "mu", "logvar"))
+    _check_autoencoded(input, target, mu, logvar, names=("input", "target", "mu", "logvar"))
     fake_kl, rec_kl = _hinge_inputs(fake_posterior, rec_posterior)
     hinge = F.relu(margin - rec_kl) + F.relu(margin - fake_kl)
-    rec = reconstruction_loss(x_rec, x, recon=recon)
+    rec = reconstruction_loss(input, target, recon=recon)
     return recon_weight * rec + kl_weight * (gaussian_kl(mu, logvar) + 0.5 * neg_weight * hinge)
 
 
 def intro_vae_decoder_loss(
-    x_rec: Tensor,
-    x: Tensor,
+    input: Tensor,
+    target: Tensor,
     *,
     fake_posterior: tuple[Tensor, Tensor],
     rec_posterior: tuple[Tensor, Tensor],
@@ -495,8 +496,8 @@ def intro_vae_decoder_loss(
     means over the generated batches, which are separate draws.
 
     Args:
-        x_rec: the reconstruction of ``x``, ``(B, *)``.
-        x: data, same shape.
+        input: the reconstruction :math:`D(z)`, ``(B, *)``.
+        target: the data :math:`x`, same shape.
         fake_posterior: ``(mu, logvar)`` of decoded prior samples with their graph, each
             ``(B_f, D)``.
         rec_posterior: ``(mu, logvar)`` of the reconstructions with their graph, ``(B, D)``.
@@ -516,7 +517,7 @@ def intro_vae_decoder_loss(
     """
     recon_weight = check_non_negative(recon_weight, "recon_weight")
     kl_weight = check_non_negative(kl_weight, "kl_weight")
-    _check_real(x_rec, x)
+    _check_real(input, target)
     fake_kl, rec_kl = _hinge_inputs(fake_posterior, rec_posterior)
-    rec = reconstruction_loss(x_rec, x, recon=recon)
+    rec = reconstruction_loss(input, target, recon=recon)
     return recon_weight * rec + 0.5 * kl_weight * (rec_kl + fake_kl)

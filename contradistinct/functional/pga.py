@@ -18,7 +18,7 @@ from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.reconstruction import reconstruction_loss
 
 
-def latent_reconstruction_loss(z_rec: Tensor, z: Tensor, *, reduction: str = "mean") -> Tensor:
+def latent_reconstruction_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
     r"""Latent reconstruction error of PGA Eqs. 2 and 3.
 
     .. math::
@@ -29,8 +29,8 @@ def latent_reconstruction_loss(z_rec: Tensor, z: Tensor, *, reduction: str = "me
     data (Eq. 3).
 
     Args:
-        z_rec: :math:`h(z)`, shape ``(B, H)``.
-        z: :math:`z`, shape ``(B, H)``.
+        input: the latent reconstruction :math:`h(z)`, shape ``(B, H)``.
+        target: the latent code :math:`z`, shape ``(B, H)``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(B,)``).
 
     Example:
@@ -39,9 +39,9 @@ def latent_reconstruction_loss(z_rec: Tensor, z: Tensor, *, reduction: str = "me
         >>> latent_reconstruction_loss(torch.ones(2, 4), torch.zeros(2, 4))
         tensor(2.)
     """
-    z_rec = check_rank(z_rec, "z_rec", 2, "(B, H)")
-    z = check_rank(z, "z", 2, "(B, H)")
-    return 0.5 * reconstruction_loss(z_rec, z, recon="mse", reduction=reduction)
+    input = check_rank(input, "input", 2, "(B, H)")
+    target = check_rank(target, "target", 2, "(B, H)")
+    return 0.5 * reconstruction_loss(input, target, recon="mse", reduction=reduction)
 
 
 def pga_encoder_nll(z: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -137,8 +137,8 @@ def pga_decoder_nll(
 
 
 def pga_vae_loss(
-    z_rec: Tensor,
-    z_hat: Tensor,
+    input: Tensor,
+    target: Tensor,
     mu: Tensor,
     logvar: Tensor,
     *,
@@ -159,8 +159,9 @@ def pga_vae_loss(
     :math:`\hat z` second.
 
     Args:
-        z_rec: :math:`h(z)` for one draw :math:`z \sim q(z \mid x)`, shape ``(B, H)``.
-        z_hat: :math:`\hat z`, shape ``(B, H)``.
+        input: the likelihood's mean :math:`h(z)` for one draw :math:`z \sim q(z \mid x)`,
+            shape ``(B, H)``.
+        target: the encoding of the reconstruction :math:`\hat z`, shape ``(B, H)``.
         mu: posterior means, ``(B, H)``.
         logvar: posterior log-variances, ``(B, H)``.
         sigma: the likelihood's standard deviation :math:`\sigma > 0`.
@@ -175,7 +176,7 @@ def pga_vae_loss(
     """
     sigma = check_positive(sigma, "sigma")
     check_reduction(reduction)
-    likelihood = latent_reconstruction_loss(z_rec, z_hat, reduction="none") / sigma**2
+    likelihood = latent_reconstruction_loss(input, target, reduction="none") / sigma**2
     mu = check_rank(mu, "mu", 2, "(B, H)")
-    check_same_shape(mu, "mu", z_hat, "z_hat")
+    check_same_shape(mu, "mu", target, "target")
     return reduce(likelihood + gaussian_kl(mu, logvar, reduction="none"), reduction)

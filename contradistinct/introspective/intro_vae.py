@@ -56,8 +56,8 @@ class IntroVAELoss(nn.Module):
 
     def encoder_loss(
         self,
-        x_rec: Tensor,
-        x: Tensor,
+        input: Tensor,
+        target: Tensor,
         mu: Tensor,
         logvar: Tensor,
         *,
@@ -66,8 +66,8 @@ class IntroVAELoss(nn.Module):
     ) -> Tensor:
         """Encoder loss; the arguments are those of ``intro_vae_encoder_loss``."""
         return intro_vae_encoder_loss(
-            x_rec,
-            x,
+            input,
+            target,
             mu,
             logvar,
             fake_posterior=fake_posterior,
@@ -81,16 +81,16 @@ class IntroVAELoss(nn.Module):
 
     def decoder_loss(
         self,
-        x_rec: Tensor,
-        x: Tensor,
+        input: Tensor,
+        target: Tensor,
         *,
         fake_posterior: tuple[Tensor, Tensor],
         rec_posterior: tuple[Tensor, Tensor],
     ) -> Tensor:
         """Decoder loss; the arguments are those of ``intro_vae_decoder_loss``."""
         return intro_vae_decoder_loss(
-            x_rec,
-            x,
+            input,
+            target,
             fake_posterior=fake_posterior,
             rec_posterior=rec_posterior,
             recon_weight=self.recon_weight,

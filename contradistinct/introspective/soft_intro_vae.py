@@ -29,7 +29,7 @@ class SoftIntroVAELoss(nn.Module):
     :math:`\beta_{neg}`, :math:`\gamma_r` of §5 and Algorithm 1): they are the published
     hyperparameters, quoted per data set by the paper and the authors' code.
 
-    All decoder outputs passed in (``x_rec`` and the ``decoded`` and ``reconstruction`` fields
+    All decoder outputs passed in (``input`` and the ``decoded`` and ``reconstruction`` fields
     of each :class:`~contradistinct.functional.ReencodedBatch`) are the raw outputs: values
     for ``recon="mse"``, logits for ``recon="bce"``. :meth:`to_data` maps them to data space
     (identity or sigmoid) wherever they are used as an input or target.
@@ -96,33 +96,33 @@ class SoftIntroVAELoss(nn.Module):
 
     def encoder_loss(
         self,
-        x_rec: Tensor,
-        x: Tensor,
+        input: Tensor,
+        target: Tensor,
         mu: Tensor,
         logvar: Tensor,
         *,
         fake: ReencodedBatch,
         rec: ReencodedBatch,
     ) -> Tensor:
-        r"""Encoder loss: :math:`s`-scaled ELBO of ``x`` plus the expELBO of both generated sets.
+        r"""Encoder loss: :math:`s`-scaled ELBO of the data plus the expELBO of both generated sets.
 
         Args:
-            x_rec: :math:`D(z)`, :math:`z \sim q(z \mid x)`, decoder frozen, with its graph to
-                the encoder, ``(B, *)``.
-            x: data, same shape.
-            mu: posterior means of ``x``, ``(B, D)``.
+            input: the reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, decoder
+                frozen, with its graph to the encoder, ``(B, *)``.
+            target: the data :math:`x`, same shape.
+            mu: posterior means of :math:`x`, ``(B, D)``.
             logvar: their log-variances.
             fake: :math:`D(z_f)`, :math:`z_f \sim \mathcal N(0, I)`, its re-encoding from a
                 detached copy and the decoder output for a draw from that posterior.
-            rec: ``x_rec`` itself (its graph kept: it is also the target of
+            rec: ``input`` itself (its graph kept: it is also the target of
                 ``rec.reconstruction``), re-encoded from a detached copy, likewise.
 
         Returns:
             A float32 scalar.
         """
         return soft_intro_encoder_loss(
-            x_rec,
-            x,
+            input,
+            target,
             mu,
             logvar,
             fake=self._as_data(fake, "fake"),
@@ -130,35 +130,35 @@ class SoftIntroVAELoss(nn.Module):
             beta_rec=self.beta_rec,
             beta_kl=self.beta_kl,
             beta_neg=self.beta_neg,
-            scale=self.scale_for(x),
+            scale=self.scale_for(target),
             recon=self.recon,
             detach_rec_target=self.detach_rec_target,
         )
 
     def decoder_loss(
-        self, x_rec: Tensor, x: Tensor, *, fake: ReencodedBatch, rec: ReencodedBatch
+        self, input: Tensor, target: Tensor, *, fake: ReencodedBatch, rec: ReencodedBatch
     ) -> Tensor:
-        r"""Decoder loss: reconstruction of ``x`` plus the ELBO of both generated sets.
+        r"""Decoder loss: reconstruction of the data plus the ELBO of both generated sets.
 
         Args:
-            x_rec: :math:`D(\mathrm{sg}(z))`, ``(B, *)``.
-            x: data, same shape.
+            input: the reconstruction :math:`D(\mathrm{sg}(z))`, ``(B, *)``.
+            target: the data :math:`x`, same shape.
             fake: :math:`D(z_f)` with its graph to the decoder, its re-encoding (encoder
                 frozen, graph kept) and the decoder output for a detached draw from it.
-            rec: ``x_rec`` with its graph, likewise.
+            rec: ``input`` with its graph, likewise.
 
         Returns:
             A float32 scalar.
         """
         return soft_intro_decoder_loss(
-            x_rec,
-            x,
+            input,
+            target,
             fake=self._as_data(fake, "fake"),
             rec=self._as_data(rec, "rec"),
             beta_rec=self.beta_rec,
             beta_kl=self.beta_kl,
             gamma_r=self.gamma_r,
-            scale=self.scale_for(x),
+            scale=self.scale_for(target),
             recon=self.recon,
         )
 

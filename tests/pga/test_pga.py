@@ -60,8 +60,8 @@ def test_functional_terms_by_hand() -> None:
 
 
 def test_pga_vae_loss_takes_the_prediction_first() -> None:
-    # The shape check names the target z_hat, which must match mu's shape.
-    with pytest.raises(ValueError, match="mu and z_hat"):
+    # The shape check names the target, the encoding z_hat, which must match mu's shape.
+    with pytest.raises(ValueError, match="mu and target"):
         pga_vae_loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 4))
 
 
@@ -177,7 +177,7 @@ def test_bad_input() -> None:
         VPGALoss(sigma=-1.0)
     with pytest.raises(ValueError, match="h_perturbed and h"):
         pga_decoder_nll(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="z_rec"):
+    with pytest.raises(ValueError, match="input must have 2 dimensions"):
         latent_reconstruction_loss(torch.zeros(2, 3, 1), torch.zeros(2, 3))
     with pytest.raises(TypeError, match="x"):
         LPGALoss()(encoder, decoder, torch.zeros(4, 6, dtype=torch.long))
