@@ -45,6 +45,8 @@ NOT_LOSS_METHODS = {
 
 GAN = "GAN terms take discriminator logits, real first: (real_logits, fake_logits)"
 CONTRAST = "contrastive: a query and its positive key, not a prediction and a target"
+PENALTY = "a penalty on a critic's gradient at real (or interpolated) data: there is no target"
+PGA_MODULE = "runs the encoder and the decoder itself on a batch: (encoder, decoder, x)"
 
 #: Losses whose leading parameters are not ``input, target``: the parameters they have instead.
 ORDER_EXCEPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -54,12 +56,38 @@ ORDER_EXCEPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "discriminator_loss": (("real_logits", "fake_logits"), GAN),
     "generator_loss": (("fake_logits",), GAN),
     "gaussian_kl": (("mu", "logvar"), "a divergence from the fixed prior: there is no target"),
+    "exp_elbo": (("negative_elbo",), "transforms a per-sample negative ELBO: there is no target"),
+    "gradient_penalty": (("critic", "real", "fake"), PENALTY),
+    "r1_penalty": (("real_logits", "real_inputs"), PENALTY),
+    "pga_encoder_nll": (("z",), "a likelihood of encodings under the prior: there is no target"),
+    "pga_decoder_nll": (
+        ("h_perturbed", "h", "delta"),
+        "a finite-difference estimate of log|det dh/dz| from two outputs of h and the step "
+        "between them, symmetric in the two: neither is a target",
+    ),
     "InstanceLoss.forward": (("query", "key"), CONTRAST),
     "MultiScaleContrastive.forward": (("queries", "keys"), CONTRAST + ", per tapped layer"),
     "IELBO.forward": (("query", "key"), CONTRAST + ", then the posterior (mu, logvar)"),
     "SetLevelLoss.discriminator": (("real_logits", "recon_logits"), GAN + " (Eq. 4's sets)"),
     "SetLevelLoss.generator": (("recon_logits", "sample_logits"), GAN + " (Eq. 4's fake sets)"),
+    "LPGALoss.forward": (("encoder", "decoder", "x"), PGA_MODULE),
+    "LPGALoss.terms": (("encoder", "decoder", "x"), PGA_MODULE),
+    "VPGALoss.forward": (("encoder", "decoder", "x"), PGA_MODULE),
+    "VPGALoss.terms": (("encoder", "decoder", "x"), PGA_MODULE),
 }
+
+SEPARATE_DRAWS = (
+    "a mean over the data batch plus means over generated batches, which are separate draws "
+    "(their sizes may differ and their samples pair with no data sample): no per-sample loss"
+)
+HINGE = (
+    "a hinge on batch-mean KLs ([m - mean KL]^+ is not the mean of per-sample hinges), plus "
+    "means over generated batches drawn separately: no per-sample loss"
+)
+PGA_TERMS = (
+    "a sum of terms over the data batch and over prior draws, which pair with no data "
+    "sample: no per-sample loss; the functional PGA terms take reduction"
+)
 
 #: Losses without ``reduction``.
 NO_REDUCTION = {
@@ -69,46 +97,14 @@ NO_REDUCTION = {
     "samples, so there is no per-sample loss; the functional terms take reduction",
     "IELBO": "the instance term arrives reduced by its own module (InstanceLoss(reduction=...)); "
     "IELBO reduces the KL it computes, as kl_reduction",
-}
-
-#: Names another branch of issue 11 is bringing to the convention (``input, target`` and
-#: ``reduction`` for the introspective, PGA and penalty terms). Strict: once one conforms, its
-#: entry fails as an unexpected pass and must go.
-PENDING_ON_OTHER_BRANCHES = {
-    "order": {
-        "exp_elbo",
-        "gradient_penalty",
-        "intro_vae_decoder_loss",
-        "intro_vae_encoder_loss",
-        "latent_reconstruction_loss",
-        "negative_elbo",
-        "pga_decoder_nll",
-        "pga_encoder_nll",
-        "pga_vae_loss",
-        "r1_penalty",
-        "soft_intro_decoder_loss",
-        "soft_intro_encoder_loss",
-        "IntroVAELoss.decoder_loss",
-        "IntroVAELoss.encoder_loss",
-        "LPGALoss.forward",
-        "LPGALoss.terms",
-        "SoftIntroVAELoss.decoder_loss",
-        "SoftIntroVAELoss.encoder_loss",
-        "VPGALoss.forward",
-        "VPGALoss.terms",
-    },
-    "reduction": {
-        "gradient_penalty",
-        "intro_vae_decoder_loss",
-        "intro_vae_encoder_loss",
-        "r1_penalty",
-        "soft_intro_decoder_loss",
-        "soft_intro_encoder_loss",
-        "IntroVAELoss",
-        "LPGALoss",
-        "SoftIntroVAELoss",
-        "VPGALoss",
-    },
+    "soft_intro_encoder_loss": SEPARATE_DRAWS,
+    "soft_intro_decoder_loss": SEPARATE_DRAWS,
+    "SoftIntroVAELoss": SEPARATE_DRAWS + "; negative_elbo and exp_elbo take reduction",
+    "intro_vae_encoder_loss": HINGE,
+    "intro_vae_decoder_loss": SEPARATE_DRAWS,
+    "IntroVAELoss": HINGE,
+    "LPGALoss": PGA_TERMS,
+    "VPGALoss": PGA_TERMS,
 }
 
 
@@ -160,18 +156,7 @@ def _positional(function: Callable[..., object]) -> tuple[str, ...]:
     return tuple(p.name for p in parameters if p.kind in kinds and p.name != "self")
 
 
-def _cases(names: list[str], check: str) -> list[object]:
-    pending = PENDING_ON_OTHER_BRANCHES[check]
-    reason = "brought to the convention on another branch of issue 11"
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-        if name in pending
-        else name
-        for name in sorted(names)
-    ]
-
-
-@pytest.mark.parametrize("name", _cases([*LOSS_FUNCTIONS, *ENTRY_POINTS], "order"))
+@pytest.mark.parametrize("name", sorted([*LOSS_FUNCTIONS, *ENTRY_POINTS]))
 def test_prediction_first_target_second_or_a_listed_exception(name):
     function = LOSS_FUNCTIONS.get(name) or ENTRY_POINTS[name]
     leading = _positional(function)
@@ -184,7 +169,7 @@ def test_prediction_first_target_second_or_a_listed_exception(name):
         assert leading[:2] == ("input", "target"), f"{name}{inspect.signature(function)}"
 
 
-@pytest.mark.parametrize("name", _cases([*LOSS_FUNCTIONS, *LOSS_MODULES], "reduction"))
+@pytest.mark.parametrize("name", sorted([*LOSS_FUNCTIONS, *LOSS_MODULES]))
 def test_every_per_sample_loss_takes_reduction(name):
     if name in LOSS_FUNCTIONS:
         signature = inspect.signature(LOSS_FUNCTIONS[name])
@@ -201,8 +186,7 @@ def test_every_per_sample_loss_takes_reduction(name):
 def test_every_listed_name_exists():
     """A renamed or removed loss must leave the lists too, so they never grow stale."""
     known = {*LOSS_FUNCTIONS, *ENTRY_POINTS, *LOSS_MODULES}
-    listed = {*ORDER_EXCEPTIONS, *NO_REDUCTION, *PENDING_ON_OTHER_BRANCHES["order"]}
-    listed |= PENDING_ON_OTHER_BRANCHES["reduction"]
+    listed = {*ORDER_EXCEPTIONS, *NO_REDUCTION}
     assert listed <= known, f"listed but not public losses: {sorted(listed - known)}"
     assert set(NOT_LOSS_FUNCTIONS) <= set(functional.__all__)
     public = {name for ns in (contradistinct, introspective, pga) for name in ns.__all__}
