@@ -79,7 +79,7 @@ class AutoGANDecoder(nn.Module):
         torch.Size([2, 3, 32, 32])
     """
 
-    #: The output resolutions: 32 only.
+    #: The output resolutions (32 only).
     resolutions: ClassVar[tuple[int, ...]] = (RESOLUTION,)
 
     def __init__(self, latent_dim: int = 128, width: int = 256, *, out_channels: int = 3) -> None:
@@ -138,7 +138,7 @@ class AutoGANDecoder(nn.Module):
 class _AutoGANTrunk(nn.Module):
     """The spectrally-normalised residual trunk shared by the discriminator and the encoder."""
 
-    #: The input resolutions: 32 only.
+    #: The input resolutions (32 only).
     resolutions: ClassVar[tuple[int, ...]] = (RESOLUTION,)
     _TRUNK_TAPS: ClassVar[tuple[str, ...]] = ("block1", "block2", "block3", "block4", "pool")
 
