@@ -1,7 +1,11 @@
 """Ready-made networks: AutoGAN-32 and Progressive GAN encoders, decoders and discriminators.
 
-Every network documents its tap names: qualified submodule names whose outputs a forward hook
-(``contradistinct.FeatureTaps``) can capture for the multi-scale contrastive heads.
+One calling convention for all of them, ``encoder(x, alpha)``, ``decoder(z, resolution, alpha)``
+and ``discriminator(x, alpha)``, with ``resolutions`` listing the resolutions each one runs at,
+and one tap API: ``net.taps(resolution)`` returns the qualified submodule names whose outputs a
+forward hook (``contradistinct.FeatureTaps``) can capture at that resolution (:class:`Taps`);
+a discriminator's :class:`DiscriminatorTaps` also names the layers DC-VAE contrasts and the layer
+of VAE/GAN's feature reconstruction.
 """
 
 from contradistinct.backbones.autogan import (
@@ -24,11 +28,13 @@ from contradistinct.backbones.progan import (
     progan_channels,
 )
 from contradistinct.backbones.schedule import GrowthState, ProgressiveSchedule
+from contradistinct.backbones.taps import DiscriminatorTaps, Taps
 
 __all__ = [
     "AutoGANDecoder",
     "AutoGANDiscriminator",
     "AutoGANEncoder",
+    "DiscriminatorTaps",
     "EqualizedConv2d",
     "EqualizedLinear",
     "GrowthState",
@@ -38,6 +44,7 @@ __all__ = [
     "ProGANDiscriminator",
     "ProGANEncoder",
     "ProgressiveSchedule",
+    "Taps",
     "minibatch_stddev",
     "pixel_norm",
     "progan_channels",

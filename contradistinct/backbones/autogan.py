@@ -1,9 +1,14 @@
-"""AutoGAN-32 decoder, discriminator and encoder (DC-VAE's 32×32 networks, design.md §2.5).
+"""AutoGAN-32 decoder, discriminator and encoder: DC-VAE's 32×32 networks (§5.1, Fig. 15).
 
 The decoder is the AutoGAN generator (Gong et al., ICCV 2019); the discriminator is the AutoGAN
 discriminator; the encoder is the same spectrally-normalised trunk with a linear layer to
-``(mu, logvar)`` (DC-VAE appendix, "Network architecture"). At the default widths the parameter
-counts equal those of the DC-VAE authors' networks.
+``(mu, logvar)`` (DC-VAE appendix A.5). At the default widths the parameter counts equal those
+of the DC-VAE authors' networks (github.com/mlpc-ucsd/DC-VAE, ``models/models_32.py``).
+
+They share the calling convention of the ProGAN networks, ``encoder(x, alpha)``,
+``decoder(z, resolution, alpha)`` and ``discriminator(x, alpha)``, and their tap API,
+``net.taps(resolution)``: with a single resolution (``resolutions`` is
+``(32,)``) there is nothing to fade in, so ``alpha`` is ignored, as ProGAN ignores it at 4×4.
 """
 
 from __future__ import annotations
@@ -15,16 +20,25 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from contradistinct._checks import check_positive_int
-from contradistinct.backbones._inputs import check_images, check_latents
+from contradistinct.backbones._inputs import check_alpha, check_images, check_latents
 from contradistinct.backbones.autogan_blocks import (
     AutoGANCell,
     DiscriminatorBlock,
     OptimizedBlock,
     SumPool,
 )
+from contradistinct.backbones.taps import DiscriminatorTaps, Taps
 
 RESOLUTION = 32
 BOTTOM = 4
+
+
+def _check_resolution(resolution: object) -> None:
+    if resolution is not None and resolution != RESOLUTION:
+        raise ValueError(
+            f"resolution must be {RESOLUTION} (or None), the only resolution of the AutoGAN-32 "
+            f"networks, got {resolution!r}"
+        )
 
 
 class AutoGANDecoder(nn.Module):
@@ -44,8 +58,9 @@ class AutoGANDecoder(nn.Module):
     (``latent_dim=128, width=256``) it has **4,405,251** parameters, the count of the DC-VAE
     authors' decoder.
 
-    Submodules, usable as tap names: ``project``, ``cell1``, ``cell2``, ``cell3`` (these three
-    output ``(skip, features)`` tuples), ``to_rgb``.
+    Tap names (:meth:`taps`): ``"project"`` (the ``(B, 16 C)`` projection of ``z``) and
+    ``"to_rgb"`` (the images). The cells ``cell1`` ... ``cell3`` return ``(skip, features)``
+    pairs, which :class:`~contradistinct.FeatureTaps` does not record.
 
     Args:
         latent_dim: ``D``, the size of ``z``.
@@ -63,6 +78,9 @@ class AutoGANDecoder(nn.Module):
         >>> AutoGANDecoder(latent_dim=8, width=16)(torch.randn(2, 8)).shape
         torch.Size([2, 3, 32, 32])
     """
+
+    #: The output resolutions (32 only).
+    resolutions: ClassVar[tuple[int, ...]] = (RESOLUTION,)
 
     def __init__(self, latent_dim: int = 128, width: int = 256, *, out_channels: int = 3) -> None:
         super().__init__()
@@ -93,8 +111,22 @@ class AutoGANDecoder(nn.Module):
                 nn.init.normal_(module.weight, 1.0, 0.02)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Decode latents ``z`` of shape ``(B, D)`` to images ``(B, out_channels, 32, 32)``."""
+    def taps(self, resolution: int | None = None) -> Taps:
+        """The tap names; ``resolution`` is 32 or ``None``."""
+        _check_resolution(resolution)
+        return Taps(("project", "to_rgb"))
+
+    def forward(self, z: Tensor, resolution: int | None = None, alpha: float = 1.0) -> Tensor:
+        """Decode latents ``z`` of shape ``(B, D)`` to images ``(B, out_channels, 32, 32)``.
+
+        Args:
+            z: latents, shape ``(B, D)``.
+            resolution: 32 or ``None`` (the calling convention of
+                :class:`~contradistinct.backbones.ProGANDecoder`).
+            alpha: a float in ``[0, 1]``, ignored: there is no block to fade in.
+        """
+        _check_resolution(resolution)
+        check_alpha(alpha)
         z = check_latents(z, "z", self.latent_dim)
         h = self.project(z).view(-1, self.width, BOTTOM, BOTTOM)
         skip1, h = self.cell1(h)
@@ -105,6 +137,10 @@ class AutoGANDecoder(nn.Module):
 
 class _AutoGANTrunk(nn.Module):
     """The spectrally-normalised residual trunk shared by the discriminator and the encoder."""
+
+    #: The input resolutions (32 only).
+    resolutions: ClassVar[tuple[int, ...]] = (RESOLUTION,)
+    _TRUNK_TAPS: ClassVar[tuple[str, ...]] = ("block1", "block2", "block3", "block4", "pool")
 
     def __init__(self, width: int, in_channels: int) -> None:
         super().__init__()
@@ -146,19 +182,22 @@ class AutoGANDiscriminator(_AutoGANTrunk):
     whose output is also the contrastive embedding of the pooled features) followed by
     ``Linear(embed_dim → 1)``.
 
-    Tap names (qualified submodule names for forward hooks, e.g. with ``FeatureTaps``):
+    Tap names (:meth:`taps`; qualified submodule names for forward hooks, e.g. with
+    :class:`~contradistinct.FeatureTaps`):
 
-    - ``"block1"`` (:attr:`BLOCK1`): the ``(B, C, 16, 16)`` output of the optimised first block,
-      which the authors contrast through a 1×1 conv to one channel and ``Linear(256 → 16)``;
+    - ``"block1"``: the ``(B, C, 16, 16)`` output of the optimised first block, which the
+      authors contrast through a 1×1 conv to one channel and ``Linear(256 → 16)``;
     - ``"block2"``, ``"block3"``, ``"block4"``: ``(B, C, 8, 8)`` outputs of the other blocks;
-    - ``"pool"`` (:attr:`POOL`): the ``(B, C)`` sum-pooled features, which the authors contrast
-      through a spectrally-normalised bias-free ``Linear(C → 16)``;
-    - ``"embedding"`` (:attr:`EMBEDDING`, only with ``shared_head=True``): that ``(B, 16)``
-      projection itself, shared with the logit.
+    - ``"pool"``: the ``(B, C)`` sum-pooled features, which the authors contrast through a
+      spectrally-normalised bias-free ``Linear(C → 16)``;
+    - ``"embedding"`` (only with ``shared_head=True``): that ``(B, 16)`` projection itself,
+      shared with the logit.
 
-    :attr:`CONTRAST_TAPS` names the two scales the authors contrast at 32×32. At the default
-    width the network has 1,053,824 parameters (trunk 1,053,696 + 128), or 1,055,761 with
-    ``shared_head=True``.
+    ``taps().contrast`` is ``("block1", "pool")``, the two scales the authors contrast at
+    32×32; ``taps().feature`` is ``"block3"``, an ``(B, C, 8, 8)`` map halfway up the trunk, for
+    the feature reconstruction of VAE/GAN (Eq. 3), which the paper does not pin to a layer. At
+    the default width the network has 1,053,824 parameters (trunk 1,053,696 + 128), or
+    1,055,761 with ``shared_head=True``.
 
     Args:
         width: ``C``, channels of every block.
@@ -176,18 +215,9 @@ class AutoGANDiscriminator(_AutoGANTrunk):
         >>> critic = AutoGANDiscriminator(width=16, shared_head=True)
         >>> critic(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 1])
-        >>> [name for name in critic.tap_names]
-        ['block1', 'block2', 'block3', 'block4', 'pool', 'embedding']
+        >>> critic.taps().names
+        ('block1', 'block2', 'block3', 'block4', 'pool', 'embedding')
     """
-
-    #: Tap name of the ``(B, C, 16, 16)`` output of the optimised first block.
-    BLOCK1: ClassVar[str] = "block1"
-    #: Tap name of the ``(B, C)`` sum-pooled features.
-    POOL: ClassVar[str] = "pool"
-    #: Tap name of the ``(B, embed_dim)`` embedding of the shared head.
-    EMBEDDING: ClassVar[str] = "embedding"
-    #: The two scales the DC-VAE authors contrast at 32×32.
-    CONTRAST_TAPS: ClassVar[tuple[str, str]] = (BLOCK1, POOL)
 
     def __init__(
         self,
@@ -208,14 +238,19 @@ class AutoGANDiscriminator(_AutoGANTrunk):
             self.embedding = None
             self.logit = spectral_norm(nn.Linear(width, 1, bias=False))
 
-    @property
-    def tap_names(self) -> tuple[str, ...]:
-        """Every tap name this instance offers, from the input side to the output side."""
-        blocks = ("block1", "block2", "block3", "block4", self.POOL)
-        return (*blocks, self.EMBEDDING) if self.shared_head else blocks
+    def taps(self, resolution: int | None = None) -> DiscriminatorTaps:
+        """The tap names and the layers DC-VAE reads; ``resolution`` is 32 or ``None``."""
+        _check_resolution(resolution)
+        names = (*self._TRUNK_TAPS, "embedding") if self.shared_head else self._TRUNK_TAPS
+        return DiscriminatorTaps(names, contrast=("block1", "pool"), feature="block3")
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(B, 1)`` of images ``x`` of shape ``(B, in_channels, 32, 32)``."""
+    def forward(self, x: Tensor, alpha: float = 1.0) -> Tensor:
+        """Logits ``(B, 1)`` of images ``x`` of shape ``(B, in_channels, 32, 32)``.
+
+        ``alpha``, a float in ``[0, 1]``, is ignored (the calling convention of
+        :class:`~contradistinct.backbones.ProGANDiscriminator`).
+        """
+        check_alpha(alpha)
         features = self.pooled(x)
         if self.embedding is not None:
             features = self.embedding(features)
@@ -234,8 +269,8 @@ class AutoGANEncoder(_AutoGANTrunk):
     the final linear one, as in the DC-VAE appendix); the first ``D`` outputs are ``mu``, the
     last ``D`` are ``logvar``. At the defaults (``latent_dim=128, width=128``) it has
     **1,086,464** parameters (trunk 1,053,696 + ``Linear(128 → 256)``), the count of the DC-VAE
-    authors' encoder. Tap names are those of the discriminator trunk: ``block1`` ...
-    ``block4``, ``pool``, and ``latent`` for the ``(B, 2D)`` output.
+    authors' encoder. Tap names (:meth:`taps`) are those of the discriminator trunk,
+    ``block1`` ... ``block4`` and ``pool``, and ``latent`` for the ``(B, 2D)`` output.
 
     Args:
         latent_dim: ``D``.
@@ -259,7 +294,17 @@ class AutoGANEncoder(_AutoGANTrunk):
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.latent = spectral_norm(nn.Linear(width, 2 * latent_dim, bias=False))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(mu, logvar)``, each ``(B, D)``, of images ``(B, in_channels, 32, 32)``."""
+    def taps(self, resolution: int | None = None) -> Taps:
+        """The tap names; ``resolution`` is 32 or ``None``."""
+        _check_resolution(resolution)
+        return Taps((*self._TRUNK_TAPS, "latent"))
+
+    def forward(self, x: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
+        """``(mu, logvar)``, each ``(B, D)``, of images ``(B, in_channels, 32, 32)``.
+
+        ``alpha``, a float in ``[0, 1]``, is ignored (the calling convention of
+        :class:`~contradistinct.backbones.ProGANEncoder`).
+        """
+        check_alpha(alpha)
         mu, logvar = torch.chunk(self.latent(self.pooled(x)), 2, dim=1)
         return mu, logvar

@@ -1,7 +1,8 @@
 """Building blocks of the AutoGAN-32 networks: the generator cell and the residual critic blocks.
 
-Structure as in Gong et al., *AutoGAN* (ICCV 2019) and the DC-VAE authors' 32×32 models
-(design.md §2.5); written from those facts.
+Structure as in Gong et al., *AutoGAN* (ICCV 2019) and the DC-VAE authors' 32×32 models (DC-VAE
+appendix A.5, Fig. 15; github.com/mlpc-ucsd/DC-VAE, ``models/models_32.py``); written from those
+facts.
 """
 
 from __future__ import annotations

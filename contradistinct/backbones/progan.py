@@ -1,16 +1,16 @@
-"""Progressive GAN decoder, discriminator and encoder, growing from 4×4 (design.md §2.5).
+"""Progressive GAN decoder, discriminator and encoder, growing from 4×4 (DC-VAE §5.1).
 
 Karras et al., *Progressive Growing of GANs* (ICLR 2018): equalised learning rate on every
 convolution and linear layer, pixel norm in the generator, minibatch standard deviation in the
 discriminator, one ``to_rgb`` / ``from_rgb`` per resolution and a fade-in weight ``alpha``
 that blends a newly added block with the resized output of the previous resolution (Fig. 2).
-DC-VAE uses these networks at 128×128 to 512×512; the encoder is the discriminator trunk ending in
-``(mu, logvar)``.
+DC-VAE uses these networks at 128×128 to 512×512 (§5.1, appendix A.5: "a Progressive GAN Generator
+and Discriminator as our backbone" with the 32×32 modifications); the encoder is the discriminator
+trunk ending in ``(mu, logvar)``. Every network answers ``net.taps(resolution)`` with the layers
+that run at that resolution (:class:`~contradistinct.backbones.Taps`).
 """
 
 from __future__ import annotations
-
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,7 @@ from contradistinct.backbones.progan_blocks import (
     to_rgb,
     upsample,
 )
+from contradistinct.backbones.taps import DiscriminatorTaps, Taps
 
 MIN_RESOLUTION = 4
 MAX_RESOLUTION = 1024
@@ -78,6 +79,16 @@ def _key(resolution: int) -> str:
     return f"{resolution}x{resolution}"
 
 
+def _block(resolution: int) -> str:
+    return f"blocks.{_key(resolution)}"
+
+
+def _check_tap_resolution(resolution: int | None, resolutions: tuple[int, ...]) -> int:
+    if resolution is None:
+        return resolutions[-1]
+    return check_resolution(resolution, "resolution", resolutions[0], resolutions[-1])
+
+
 class ProGANDecoder(nn.Module):
     r"""The ProGAN generator as a decoder, growing from 4×4 to ``max_resolution``.
 
@@ -98,8 +109,9 @@ class ProGANDecoder(nn.Module):
     ProGAN, whose output is linear) keeps reconstructions in the data range ``[-1, 1]`` like
     :class:`~contradistinct.backbones.AutoGANDecoder`.
 
-    Channels follow :func:`progan_channels`. Tap names: ``"blocks.4x4"``, ``"blocks.8x8"``, ...
-    (:attr:`block_taps`), each the ``(B, C(R), R, R)`` features of that resolution.
+    Channels follow :func:`progan_channels`. Tap names (:meth:`taps`): ``"blocks.4x4"``,
+    ``"blocks.8x8"``, ... up to the resolution decoded, each the ``(B, C(R), R, R)`` features of
+    that resolution.
 
     Args:
         latent_dim: ``D`` (512 in ProGAN).
@@ -118,8 +130,8 @@ class ProGANDecoder(nn.Module):
         torch.Size([2, 3, 32, 32])
         >>> decoder(torch.randn(2, 16), resolution=16, alpha=0.5).shape
         torch.Size([2, 3, 16, 16])
-        >>> decoder.block_taps[8]
-        'blocks.8x8'
+        >>> decoder.taps(resolution=16).names
+        ('blocks.4x4', 'blocks.8x8', 'blocks.16x16')
     """
 
     def __init__(
@@ -135,7 +147,8 @@ class ProGANDecoder(nn.Module):
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         check_positive_int(out_channels, "out_channels")
         self.max_resolution = check_resolution(max_resolution, "max_resolution", 8, MAX_RESOLUTION)
-        self.resolutions = powers_of_two(MIN_RESOLUTION, max_resolution)
+        #: The output resolutions, ``(4, 8, ..., max_resolution)``.
+        self.resolutions: tuple[int, ...] = powers_of_two(MIN_RESOLUTION, max_resolution)
         channels = {
             r: progan_channels(r, channel_base=channel_base, max_channels=max_channels)
             for r in self.resolutions
@@ -148,10 +161,10 @@ class ProGANDecoder(nn.Module):
             {_key(r): to_rgb(channels[r], out_channels) for r in self.resolutions}
         )
 
-    @property
-    def block_taps(self) -> dict[int, str]:
-        """Tap name of the block output at each resolution."""
-        return {r: f"blocks.{_key(r)}" for r in self.resolutions}
+    def taps(self, resolution: int | None = None) -> Taps:
+        """The blocks that run when decoding at ``resolution`` (default: the largest)."""
+        resolution = _check_tap_resolution(resolution, self.resolutions)
+        return Taps(tuple(_block(r) for r in self.resolutions if r <= resolution))
 
     def forward(self, z: Tensor, resolution: int | None = None, alpha: float = 1.0) -> Tensor:
         """Decode ``z`` of shape ``(B, D)`` at ``resolution`` (default: the largest).
@@ -188,9 +201,6 @@ class _ProGANTrunk(nn.Module):
     (flatten, equalised ``Linear(16 C → C)``, leaky ReLU).
     """
 
-    #: Tap name of the ``(B, C(4))`` features before the logit or the latent layer.
-    FEATURES: ClassVar[str] = "features"
-
     def __init__(
         self,
         max_resolution: int,
@@ -203,7 +213,8 @@ class _ProGANTrunk(nn.Module):
         super().__init__()
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.max_resolution = check_resolution(max_resolution, "max_resolution", 8, MAX_RESOLUTION)
-        self.resolutions = powers_of_two(MIN_RESOLUTION, max_resolution)
+        #: The input resolutions, ``(4, 8, ..., max_resolution)``.
+        self.resolutions: tuple[int, ...] = powers_of_two(MIN_RESOLUTION, max_resolution)
         channels = {
             r: progan_channels(r, channel_base=channel_base, max_channels=max_channels)
             for r in self.resolutions
@@ -224,10 +235,11 @@ class _ProGANTrunk(nn.Module):
         )
         self.out_features = channels[4]
 
-    @property
-    def block_taps(self) -> dict[int, str]:
-        """Tap name of the block that reads each resolution (its output is half that size)."""
-        return {r: f"blocks.{_key(r)}" for r in reversed(self.resolutions)}
+    def _trunk_taps(self, resolution: int | None) -> tuple[str, ...]:
+        """The blocks that run on an input of ``resolution``, then ``features``."""
+        resolution = _check_tap_resolution(resolution, self.resolutions)
+        blocks = tuple(_block(r) for r in reversed(self.resolutions) if r <= resolution)
+        return (*blocks, "features")
 
     def trunk(self, x: Tensor, alpha: float) -> Tensor:
         """The ``(B, C(4))`` features of images ``(B, in_channels, R, R)`` at fade-in ``alpha``."""
@@ -264,9 +276,13 @@ class ProGANDiscriminator(_ProGANTrunk):
     layer has an equalised learning rate. At 4×4 ``alpha`` is ignored. The batch size must be
     divisible by ``min(4, B)``.
 
-    Tap names: ``"blocks.RxR"`` for the block reading resolution ``R`` (:attr:`block_taps`;
-    ``"blocks.4x4"`` outputs ``(B, C(4), 4, 4)``) and ``"features"`` (:attr:`FEATURES`), the
-    ``(B, C(4))`` features before the logit.
+    Tap names (:meth:`taps`): ``"blocks.RxR"`` for the block reading resolution ``R`` (its
+    output is ``R/2`` wide; ``"blocks.4x4"`` outputs ``(B, C(4), 4, 4)``), from the input
+    resolution down, and ``"features"``, the ``(B, C(4))`` features before the logit. Both run at
+    every resolution, so they hold the roles of
+    :class:`~contradistinct.backbones.DiscriminatorTaps`: ``contrast`` is
+    ``("blocks.4x4", "features")``, the lowest convolutional map and the final dense features,
+    the counterparts of the two AutoGAN-32 scales; ``feature`` (Eq. 3) is ``"blocks.4x4"``.
 
     Args:
         max_resolution: the largest ``R``, a power of two from 8 to 1024.
@@ -284,8 +300,11 @@ class ProGANDiscriminator(_ProGANTrunk):
         torch.Size([4, 1])
         >>> critic(torch.randn(4, 3, 16, 16), alpha=0.3).shape
         torch.Size([4, 1])
-        >>> list(critic.block_taps.values())
-        ['blocks.32x32', 'blocks.16x16', 'blocks.8x8', 'blocks.4x4']
+        >>> taps = critic.taps(resolution=16)
+        >>> taps.names
+        ('blocks.16x16', 'blocks.8x8', 'blocks.4x4', 'features')
+        >>> taps.contrast, taps.feature
+        (('blocks.4x4', 'features'), 'blocks.4x4')
     """
 
     def __init__(
@@ -300,6 +319,12 @@ class ProGANDiscriminator(_ProGANTrunk):
             max_resolution, in_channels, channel_base, max_channels, minibatch_std=True
         )
         self.logit = EqualizedLinear(self.out_features, 1, gain=1.0)
+
+    def taps(self, resolution: int | None = None) -> DiscriminatorTaps:
+        """The layers that run on inputs of ``resolution`` (default: the largest), and DC-VAE's."""
+        return DiscriminatorTaps(
+            self._trunk_taps(resolution), contrast=(_block(4), "features"), feature=_block(4)
+        )
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> Tensor:
         """Logits ``(B, 1)`` of images ``(B, in_channels, R, R)``, fading in block ``R``."""
@@ -317,7 +342,8 @@ class ProGANEncoder(_ProGANTrunk):
 
         [\mu, \log\sigma^2] = W f + b, \qquad W \in \mathbb R^{2D \times C(4)}.
 
-    Tap names: those of the discriminator (``"blocks.RxR"``, ``"features"``) and ``"latent"``.
+    Tap names (:meth:`taps`): those of the discriminator (``"blocks.RxR"``, ``"features"``)
+    and ``"latent"``.
 
     Args:
         latent_dim: ``D`` (512 in DC-VAE's ProGAN models).
@@ -351,6 +377,10 @@ class ProGANEncoder(_ProGANTrunk):
         )
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.latent = EqualizedLinear(self.out_features, 2 * latent_dim, gain=1.0)
+
+    def taps(self, resolution: int | None = None) -> Taps:
+        """The layers that run on inputs of ``resolution`` (default: the largest)."""
+        return Taps((*self._trunk_taps(resolution), "latent"))
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
         """``(mu, logvar)``, each ``(B, D)``, of images ``(B, in_channels, R, R)``."""

@@ -10,6 +10,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from contradistinct._checks import check_nonempty_batch, check_positive_int, check_rank
+from contradistinct.distributed import is_distributed
 from contradistinct.metrics._modes import evaluation_mode
 from contradistinct.metrics.frechet import frechet_distance
 
@@ -150,7 +151,7 @@ class FID(nn.Module):
                 "first, or pass num_features so that ranks without images can still merge"
             )
         total, outer = getattr(self, f"{prefix}_sum"), getattr(self, f"{prefix}_outer")
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if is_distributed():
             flat = torch.cat([count.reshape(1), total, outer.reshape(-1)])
             dist.all_reduce(flat)
             features = total.shape[0]

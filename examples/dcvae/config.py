@@ -1,9 +1,12 @@
 """Presets and the command line of the reference DC-VAE trainer.
 
 A run is described by one :class:`Config`. A preset fills every field; command-line flags
-override single fields. ``cifar10`` holds the DC-VAE authors' defaults on AutoGAN-32
-(design.md §3); ``celeba-hq`` trains the ProGAN networks with progressive growing; ``digits``
-(the default) is a small AutoGAN-32 that trains on scikit-learn's bundled digits on a CPU.
+override single fields. ``cifar10`` holds the DC-VAE authors' CIFAR-10 settings on AutoGAN-32
+(DC-VAE §5.1 and the hyperparameters of github.com/mlpc-ucsd/DC-VAE ``train.py``);
+``celeba-hq`` trains the ProGAN networks with progressive growing; ``digits`` (the default) is
+the ProGAN networks at a fixed 16×16 with 32 channels, small enough to train on scikit-learn's
+bundled digits on a CPU. The backbones are those of :data:`models.BACKBONES`; the GAN losses
+those of :mod:`contradistinct.functional.adversarial`.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models import BACKBONES
+
+from contradistinct.functional.adversarial import GAN_KINDS
+
 MODES = ("vae", "vaegan", "vae-contrastive", "dcvae")
-BACKBONES = ("autogan", "progan")
-GAN_KINDS = ("hinge", "nonsaturating", "wasserstein", "least_squares")
 
 
 @dataclass
@@ -52,7 +57,7 @@ class Config:
     queue_size: int = 8192
     temperature: float = 0.07
     embed_dim: int = 16
-    #: Discriminator layers contrasted; ``None``: the backbone's defaults.
+    #: Discriminator layers contrasted; ``None``: the discriminator's ``taps().contrast``.
     layers: list[str] | None = None
     #: Add a local-patch scale on the first layer after this many steps (``None``: never).
     local_patch_after: int | None = None
@@ -62,7 +67,8 @@ class Config:
     #: One reconstruction and one backward per generator iteration instead of the authors' two;
     #: the KL term then enters once per iteration, where the authors' order adds it twice.
     fused: bool = False
-    #: ProGAN growth: first resolution (``None``: 4), images per fade-in and per stabilisation.
+    #: Growth: first resolution (``None``: the smallest, 4 for ProGAN; ignored by a backbone
+    #: with one resolution), images per fade-in and per stabilisation.
     start_resolution: int | None = None
     fade_images: int = 800_000
     stabilize_images: int = 800_000
@@ -135,7 +141,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         threads=1,
         out="runs/digits",
     ),
-    # The authors' CIFAR-10 settings (design.md §3).
+    # The authors' CIFAR-10 settings: the Config defaults (DC-VAE §5.1; the hyperparameters at
+    # the top of github.com/mlpc-ucsd/DC-VAE train.py).
     "cifar10": dict(data="cifar10:data/cifar-10-batches-py", out="runs/cifar10"),
     # ProGAN with progressive growing to 128×128 (use --resolution 512 for the large model).
     "celeba-hq": dict(
@@ -157,13 +164,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def default_layers(backbone: str) -> list[str]:
-    """The discriminator layers contrasted by default: the authors' two scales on AutoGAN-32."""
-    if backbone == "autogan":
-        return ["block1", "pool"]
-    return ["blocks.4x4", "features"]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train.py",
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--preset", choices=sorted(PRESETS), default="digits", help="settings to start from")
     add("--mode", choices=MODES, help="Table 1 row: vae | vaegan | vae-contrastive | dcvae")
     add("--data", help="digits | cifar10:PATH | folder:PATH | npz:PATH (.npz or .npy)")
-    add("--backbone", choices=BACKBONES)
+    add("--backbone", choices=sorted(BACKBONES))
     add("--resolution", type=int, help="image size (32 for AutoGAN; final size for ProGAN)")
     add("--latent-dim", type=int)
     add("--width", type=int, help="encoder/discriminator width (ProGAN: max channels)")
@@ -238,10 +238,6 @@ def validate(config: Config) -> None:
             )
     if config.log_every <= 0:
         raise ValueError(f"--log-every must be positive, got {config.log_every}")
-    if config.backbone == "autogan" and config.resolution != 32:
-        raise ValueError(
-            f"the AutoGAN-32 backbone trains at --resolution 32, got {config.resolution}"
-        )
     if not 0 <= config.ema < 1 or not 0 <= config.momentum <= 1:
         raise ValueError(
             f"--ema must lie in [0, 1) and --momentum in [0, 1], got --ema {config.ema} and "

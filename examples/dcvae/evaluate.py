@@ -9,7 +9,8 @@ Metrics (one ``metrics.jsonl`` line per evaluation), on ``--eval-samples`` held 
 * ``reconstruction_fid``: FID between the reconstructions and the images;
 * ``pixel_distance``: mean squared pixel distance of the reconstructions;
 * ``perceptual_distance``: mean squared feature distance of the reconstructions;
-* ``contrastive_accuracy``: the last top-1 accuracy of the instance loss (contrastive modes).
+* ``contrastive_accuracy``: the top-1 accuracy of the instance loss at the last contrastive
+  step (contrastive modes, once one has run).
 
 FID and perceptual distance need a feature network. No Inception weights can be downloaded
 here, so on the digits they use the small digits classifier of ``examples/digits_classifier.py``
@@ -23,17 +24,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import cast
 
 import torch
 import torch.distributed as dist
 from models import real_at
 from outputs import interleave_rows, save_grid
-from step import Trainer, evaluating
+from step import Trainer
 from torch import Tensor, nn
 
 from contradistinct.distributed import is_distributed
-from contradistinct.metrics import FID, perceptual_distance, pixel_distance
+from contradistinct.metrics import FID, evaluation_mode, perceptual_distance, pixel_distance
 
 GRID = 8
 BATCH = 250
@@ -81,7 +81,7 @@ class Evaluator:
 
     def pictures(self) -> None:
         growth = self.trainer.growth()
-        with evaluating(*self._modules()):
+        with evaluation_mode(*self._modules()), torch.no_grad():
             save_grid(self.decode(self.noise[: GRID * GRID]), self.out / "samples.png", GRID)
             inputs = real_at(self.images[: GRID * GRID // 2], growth)
             grid = interleave_rows(inputs, self.decode(self.encode(inputs)), GRID)
@@ -98,7 +98,7 @@ class Evaluator:
         rank, world = (dist.get_rank(), dist.get_world_size()) if is_distributed() else (0, 1)
         images = real_at(self.images[rank::world], growth)
         noise = self.noise[rank::world]
-        with evaluating(*self._modules()):
+        with evaluation_mode(*self._modules()), torch.no_grad():
             reconstructions = torch.cat([self.decode(self.encode(b)) for b in images.split(BATCH)])
             samples = torch.cat([self.decode(z) for z in noise.split(BATCH)])
         sums = [pixel_distance(reconstructions, images, reduction="sum")]
@@ -115,9 +115,8 @@ class Evaluator:
             record["perceptual_distance"] = (totals[1] / totals[-1]).item()
             record["sample_fid"] = self._fid(images, samples)
             record["reconstruction_fid"] = self._fid(images, reconstructions)
-        if self.trainer.ielbo is not None:
-            accuracy = cast(Tensor, self.trainer.ielbo.instance_loss.accuracy)
-            record["contrastive_accuracy"] = accuracy.item()
+        if self.trainer.last_accuracy is not None:
+            record["contrastive_accuracy"] = self.trainer.last_accuracy.item()
         return record
 
     def _fid(self, real: Tensor, generated: Tensor) -> float:

@@ -1,21 +1,53 @@
-"""The encoder, decoder and discriminator of a run, from ``contradistinct.backbones``.
+"""The networks of a run: encoder, decoder, discriminator, and the contrastive heads on its taps.
 
-``autogan``: the AutoGAN-32 networks of DC-VAE at 32×32 (the ``digits`` preset uses them at
-reduced widths with one channel). ``progan``: the Progressive GAN networks, grown by
-:class:`~contradistinct.backbones.ProgressiveSchedule` from 4×4 to ``--resolution``.
-:class:`Networks` hides the difference: every call takes the current growth state.
+``--backbone`` picks a builder from :data:`BACKBONES`; everything else is read from the networks
+it returns, which follow the conventions of :mod:`contradistinct.backbones`:
+
+* calls: ``encoder(x, alpha)``, ``decoder(z, resolution, alpha)``, ``discriminator(x, alpha)``;
+* growth: the discriminator's ``resolutions`` (one for AutoGAN-32, ``4 ... --resolution`` for
+  ProGAN) give the :class:`~contradistinct.backbones.ProgressiveSchedule` of the run;
+* layers: ``discriminator.taps(resolution)`` (a
+  :class:`~contradistinct.backbones.DiscriminatorTaps`) gives the layers contrasted by default,
+  the feature layer of VAE/GAN (DC-VAE Eq. 3) and the layers that run at each resolution.
+
+Adding a backbone is adding a builder to :data:`BACKBONES`: a function of the config and the
+image channels returning a :class:`Backbone` of networks that follow those conventions.
+
+The contrastive part (:func:`build_contrastive`) is one head and one queue of real negatives per
+contrasted layer (DC-VAE Eq. 6 per scale, weights ``1/n``, §4.2), in a
+:class:`~contradistinct.MultiScaleContrastive` used inside :class:`~contradistinct.IELBO`
+(Eq. 8):
+
+* a ``(B, C, H, W)`` layer gets a :class:`~contradistinct.DeepSupervisionHead` (1×1 conv to one
+  channel, flatten, linear), a ``(B, C)`` layer a :class:`~contradistinct.ProjectionHead` (sum
+  pooling, bias-free linear, spectrally normalised as in the authors' code,
+  github.com/mlpc-ucsd/DC-VAE ``models/models_32.py``);
+* ``--local-patch-after N`` adds a :class:`~contradistinct.LocalPatchHead` on the first
+  contrasted layer from step ``N`` on (§4.2), under the name ``"<layer>/patch"``.
 """
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-from config import Config
-from torch import Tensor, nn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from contradistinct import (
+    DeepSupervisionHead,
+    FeatureTaps,
+    LocalPatchHead,
+    MultiScaleContrastive,
+    ProjectionHead,
+)
 from contradistinct.backbones import (
     AutoGANDecoder,
     AutoGANDiscriminator,
     AutoGANEncoder,
+    DiscriminatorTaps,
     GrowthState,
     ProGANDecoder,
     ProGANDiscriminator,
@@ -23,64 +55,163 @@ from contradistinct.backbones import (
     ProgressiveSchedule,
 )
 
+if TYPE_CHECKING:
+    from config import Config
+
+PATCH = "/patch"
+
+
+class Backbone(NamedTuple):
+    """The three networks of a backbone, built in this order (the order draws their weights)."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+    discriminator: nn.Module
+
+
+def autogan(config: Config, channels: int) -> Backbone:
+    """DC-VAE's 32×32 networks (§5.1); ``--width`` and ``--decoder-width`` set their widths."""
+    if config.resolution not in AutoGANDiscriminator.resolutions:
+        raise ValueError(
+            f"the AutoGAN-32 backbone trains at --resolution 32, got {config.resolution}"
+        )
+    return Backbone(
+        AutoGANEncoder(config.latent_dim, config.width, in_channels=channels),
+        AutoGANDecoder(config.latent_dim, config.decoder_width, out_channels=channels),
+        AutoGANDiscriminator(config.width, in_channels=channels),
+    )
+
+
+def progan(config: Config, channels: int) -> Backbone:
+    """The Progressive GAN networks up to ``--resolution``, ``--width`` channels at most."""
+    # channel_base = 32 × width keeps ProGAN's "max width up to 32×32, then halve".
+    sizes = dict(channel_base=32 * config.width, max_channels=config.width)
+    return Backbone(
+        ProGANEncoder(config.latent_dim, config.resolution, in_channels=channels, **sizes),
+        ProGANDecoder(config.latent_dim, config.resolution, out_channels=channels, **sizes),
+        ProGANDiscriminator(config.resolution, in_channels=channels, **sizes),
+    )
+
+
+#: ``--backbone`` name → builder.
+BACKBONES: dict[str, Callable[[Config, int], Backbone]] = {"autogan": autogan, "progan": progan}
+
 
 class Networks(nn.Module):
-    """Encoder, decoder and discriminator, called at a growth state (ignored by AutoGAN)."""
+    """Encoder, decoder and discriminator of a run, called at a growth state.
+
+    Attributes:
+        schedule: the growth schedule over the discriminator's resolutions (a fixed state for a
+            backbone with one resolution).
+        taps: the discriminator's layers at its full resolution, with their DC-VAE roles.
+    """
 
     def __init__(self, config: Config, channels: int) -> None:
         super().__init__()
-        self.progressive = config.backbone == "progan"
-        self.encoder: nn.Module
-        self.decoder: nn.Module
-        self.discriminator: nn.Module
-        if self.progressive:
-            # channel_base = 32 × width keeps ProGAN's "max width up to 32×32, then halve".
-            sizes = dict(channel_base=32 * config.width, max_channels=config.width)
-            self.encoder = ProGANEncoder(
-                config.latent_dim, config.resolution, in_channels=channels, **sizes
-            )
-            self.decoder = ProGANDecoder(
-                config.latent_dim, config.resolution, out_channels=channels, **sizes
-            )
-            self.discriminator = ProGANDiscriminator(
-                config.resolution, in_channels=channels, **sizes
-            )
-        else:
-            self.encoder = AutoGANEncoder(config.latent_dim, config.width, in_channels=channels)
-            self.decoder = AutoGANDecoder(
-                config.latent_dim, config.decoder_width, out_channels=channels
-            )
-            self.discriminator = AutoGANDiscriminator(config.width, in_channels=channels)
+        self.encoder, self.decoder, self.discriminator = BACKBONES[config.backbone](
+            config, channels
+        )
         self.channels = channels
         self.latent_dim = config.latent_dim
-        self.resolution = config.resolution
+        resolutions: tuple[int, ...] = self.discriminator.resolutions
+        self.resolution = resolutions[-1]
+        # --start-resolution is about growing: a backbone with one resolution has nothing to grow.
+        growing = len(resolutions) > 1
+        start = (config.start_resolution if growing else None) or resolutions[0]
+        if start not in resolutions:
+            raise ValueError(
+                f"--start-resolution must be one of the resolutions {resolutions} of the "
+                f"{config.backbone} discriminator, got {start}"
+            )
+        self.schedule = ProgressiveSchedule(
+            self.resolution,
+            start_resolution=start,
+            fade_images=config.fade_images,
+            stabilize_images=config.stabilize_images,
+        )
+        self.taps: DiscriminatorTaps = self.discriminator.taps()
+
+    def growth(self, images_seen: int) -> GrowthState:
+        """The resolution and fade-in weight after ``images_seen`` training images."""
+        return self.schedule(images_seen)
 
     def encode(self, x: Tensor, growth: GrowthState) -> tuple[Tensor, Tensor]:
-        if self.progressive:
-            return self.encoder(x, alpha=growth.alpha)
-        return self.encoder(x)
+        return self.encoder(x, growth.alpha)
 
     def decode(self, z: Tensor, growth: GrowthState, decoder: nn.Module | None = None) -> Tensor:
         decoder = self.decoder if decoder is None else decoder
-        if self.progressive:
-            return decoder(z, resolution=growth.resolution, alpha=growth.alpha)
-        return decoder(z)
+        return decoder(z, growth.resolution, growth.alpha)
 
     def critic(self, x: Tensor, growth: GrowthState, critic: nn.Module | None = None) -> Tensor:
+        """Logits ``(B,)`` of ``x`` by the discriminator (or by ``critic``, its momentum copy)."""
         critic = self.discriminator if critic is None else critic
-        if self.progressive:
-            return critic(x, alpha=growth.alpha).flatten()
-        return critic(x).flatten()
+        return critic(x, growth.alpha).flatten()
+
+    def tapped_critic(
+        self, x: Tensor, growth: GrowthState, layers: list[str], critic: nn.Module | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Logits ``(B,)`` of ``x`` and the outputs of ``layers`` of the critic, in one pass.
+
+        A name ``"<layer>/patch"`` reads the output of ``<layer>`` (the local-patch scale).
+        """
+        critic = self.discriminator if critic is None else critic
+        tapped = list(dict.fromkeys(name.removesuffix(PATCH) for name in layers))
+        with FeatureTaps(critic, tapped) as recorder:
+            logits = self.critic(x, growth, critic)
+            features = recorder.features()
+        return logits, {name: features[name.removesuffix(PATCH)] for name in layers}
+
+    def contrast_layers(self, layers: list[str] | None, local_patch_after: int | None) -> list[str]:
+        """The contrasted layers: ``layers`` (or the discriminator's defaults), then a patch scale.
+
+        Raises:
+            ValueError: a layer of the discriminator does not run at the first resolution of the
+                growth, so it has no features to contrast there.
+        """
+        chosen = list(layers or self.taps.contrast)
+        start = self.discriminator.taps(self.schedule.start_resolution).names
+        late = [name for name in chosen if name in self.taps.names and name not in start]
+        if late:
+            raise ValueError(
+                f"--layers {late} do not run at the first resolution of the growth "
+                f"({self.schedule.start_resolution}); layers that do: {start}"
+            )
+        if local_patch_after is not None:
+            chosen.append(chosen[0] + PATCH)
+        return chosen
 
 
-def growth_schedule(config: Config) -> ProgressiveSchedule | None:
-    if config.backbone != "progan":
-        return None
-    return ProgressiveSchedule(
-        config.resolution,
-        start_resolution=config.start_resolution or 4,
-        fade_images=config.fade_images,
-        stabilize_images=config.stabilize_images,
+def build_contrastive(
+    config: Config, networks: Networks, layers: list[str]
+) -> MultiScaleContrastive:
+    """One head and one queue per contrasted layer, sized by a probe pass at full resolution."""
+    probe = torch.zeros(2, networks.channels, networks.resolution, networks.resolution)
+    with torch.no_grad():
+        _, features = networks.tapped_critic(probe, GrowthState(networks.resolution, 1.0), layers)
+    heads: dict[str, nn.Module] = {}
+    for name, feature in features.items():
+        if name.endswith(PATCH):
+            if feature.ndim != 4:
+                raise ValueError(f"--local-patch-after needs a spatial first layer, not {name}")
+            heads[name] = LocalPatchHead(feature.shape[1], config.embed_dim)
+        elif feature.ndim == 4:
+            heads[name] = DeepSupervisionHead(
+                feature.shape[1],
+                config.embed_dim,
+                spatial_size=(feature.shape[2], feature.shape[3]),
+            )
+        else:
+            head = ProjectionHead(feature.shape[1], config.embed_dim)
+            spectral_norm(head.linear)
+            heads[name] = head
+    start = {layers[-1]: config.local_patch_after} if config.local_patch_after is not None else None
+    # Keys through momentum copies of the heads, as the authors' heads sit inside D's copy.
+    return MultiScaleContrastive(
+        heads,
+        config.queue_size,
+        config.temperature,
+        start_steps=start,
+        key_momentum=config.momentum,
     )
 
 

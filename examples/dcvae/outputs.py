@@ -1,4 +1,12 @@
-"""What a run leaves in its output folder besides checkpoints: image grids, loss curves, metrics."""
+"""What a run reports besides checkpoints: loss logs, image grids, loss curves, metrics.
+
+:class:`LossLog` keeps running means of every term the training steps log, and the first term
+that was not finite, with no per-step host sync: every iteration's logs stay on the device;
+:meth:`LossLog.add` accumulates them and checks all of them for finiteness at once;
+:meth:`LossLog.flush` (every ``--log-every`` steps) and :meth:`LossLog.check` (before every
+checkpoint) read the result once and raise :class:`NonFiniteLoss`, so a checkpoint is never
+written after a non-finite loss.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,71 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
+from contradistinct.distributed import is_distributed
+
 PADDING = 2
+
+
+class NonFiniteLoss(RuntimeError):
+    """A logged term was NaN or infinite; the message names the term and the step."""
+
+
+class LossLog:
+    """Running means of any logged terms, and the first step and term that were not finite.
+
+    Terms are named by the steps' logs (0-dim device tensors); a name seen for the first time is
+    added to :attr:`names`, in order.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        #: Every term logged so far, in the order first seen; indices into it are on the device.
+        self.names: list[str] = []
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
+        # (first non-finite step, index of its term in names); -1 while everything is finite.
+        self.first_bad = torch.full((2,), -1, dtype=torch.long, device=device)
+        # Term indices per set of logged names, built once: a host-to-device copy on every
+        # step would wait for the device.
+        self._term_indices: dict[tuple[str, ...], Tensor] = {}
+
+    def add(self, logs: dict[str, Tensor], step: int) -> None:
+        """Accumulate one iteration's ``logs`` (term → 0-dim tensor) of iteration ``step``."""
+        key = tuple(logs)
+        values = torch.stack([value.detach().float() for value in logs.values()])
+        if key not in self._term_indices:
+            self.names += [name for name in key if name not in self.names]
+            indices = [self.names.index(name) for name in key]
+            self._term_indices[key] = torch.tensor(indices, device=values.device)
+        bad = ~torch.isfinite(values)
+        first_term = self._term_indices[key][bad.int().argmax()]
+        new = bad.any() & (self.first_bad[0] < 0)
+        candidate = torch.stack([torch.full_like(first_term, step), first_term])
+        self.first_bad.copy_(torch.where(new, candidate, self.first_bad))
+        for name, value in zip(key, values, strict=True):
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def check(self) -> None:
+        """Raise :class:`NonFiniteLoss` if any rank logged a non-finite term (collective)."""
+        first_bad = self.first_bad.clone()
+        if is_distributed():
+            dist.all_reduce(first_bad, op=dist.ReduceOp.MAX)
+        step, term = first_bad.tolist()
+        if step >= 0:
+            raise NonFiniteLoss(
+                f"the loss term {self.names[term]!r} was not finite at step {step}; training "
+                "stopped, the last checkpoint (written before it) is intact"
+            )
+
+    def flush(self) -> dict[str, float]:
+        """Check, then return and reset the means since the last flush."""
+        self.check()
+        means = {name: (self.sums[name] / self.counts[name]).item() for name in self.sums}
+        self.sums, self.counts = {}, {}
+        return means
 
 
 def image_grid(images: Tensor, nrow: int) -> np.ndarray:

@@ -23,32 +23,25 @@ train is backpropagated). ``--fused`` makes a ``dcvae`` generator iteration comp
 reconstruction and one discriminator pass: the IELBO's gradient reaches E, G, D and the heads,
 the adversarial term's only E and G (``backward(inputs=...)``).
 
-Nothing here reads a tensor on the host: the logs are device tensors.
+Every step returns its logs: a dict of term name → 0-dim device tensor. Nothing here reads a
+tensor on the host; :class:`~outputs.LossLog` averages every term it is given and checks each one
+for finiteness, so a new loss term is logged and checked by returning it from its step.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
 from config import Config
-from contrast import build_contrastive, contrast_layers, tapped_critic
-from models import Networks, growth_schedule, real_at
+from models import Networks, build_contrastive, real_at
 from torch import Tensor, nn
 
 from contradistinct import ELBO, IELBO, MomentumEncoder, SetLevelLoss
 from contradistinct.backbones import GrowthState
 from contradistinct.distributed import is_distributed
 from contradistinct.functional import gaussian_kl, gradient_penalty, reparameterize
-
-FIXED = GrowthState(resolution=32, alpha=1.0)
-
-
-def feature_layer(config: Config) -> str:
-    """The discriminator layer of the VAE/GAN feature reconstruction (Eq. 3)."""
-    return "block3" if config.backbone == "autogan" else "blocks.4x4"
 
 
 class Trainer(nn.Module):
@@ -59,16 +52,19 @@ class Trainer(nn.Module):
         super().__init__()
         self.config = config
         self.networks = Networks(config, channels)
-        self.schedule = growth_schedule(config)
         self.images_seen = 0
         self.adversarial = SetLevelLoss(kind=config.gan)
         kl = config.effective_kl_weight
-        self.elbo = ELBO("mse" if config.mode == "vae" else "feature", kl, config.kl_reduction)
-        self.layers = contrast_layers(config)
+        # Squared error on pixels (Eq. 1) or on discriminator features (Eq. 3).
+        self.elbo = ELBO("mse", kl, config.kl_reduction)
+        self.layers = self.networks.contrast_layers(config.layers, config.local_patch_after)
         self.momentum: MomentumEncoder | None = None
         self.ielbo: IELBO | None = None
+        #: The contrastive accuracy of the last contrastive step (a device tensor).
+        self.last_accuracy: Tensor | None = None
         if config.contrastive:
-            self.ielbo = IELBO(build_contrastive(config, self.networks), kl, config.kl_reduction)
+            contrast = build_contrastive(config, self.networks, self.layers)
+            self.ielbo = IELBO(contrast, kl, config.kl_reduction)
             self.momentum = MomentumEncoder(self.networks.discriminator, config.momentum)
         self.decoder_ema = (
             MomentumEncoder(self.networks.decoder, config.ema) if config.ema > 0 else None
@@ -88,7 +84,7 @@ class Trainer(nn.Module):
     # -- state ---------------------------------------------------------------------------------
 
     def growth(self) -> GrowthState:
-        return FIXED if self.schedule is None else self.schedule(self.images_seen)
+        return self.networks.growth(self.images_seen)
 
     def optimizer_state(self) -> dict[str, object]:
         return {"opt_eg": self.opt_eg.state_dict(), "opt_d": self.opt_d.state_dict()}
@@ -174,13 +170,14 @@ class Trainer(nn.Module):
         return {"reconstruction": out.reconstruction.detach(), "kl": out.kl.detach()}
 
     def _vaegan_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
-        nets, layer = self.networks, feature_layer(self.config)
+        nets = self.networks
+        layer = nets.taps.feature
         with self._autocast():
             x_rec, mu, logvar = self._reconstruct(x, growth)
-            d_rec, rec_features = tapped_critic(nets, x_rec, growth, [layer])
+            d_rec, rec_features = nets.tapped_critic(x_rec, growth, [layer])
             d_gen = nets.critic(self._prior(growth), growth)
             with torch.no_grad():
-                _, real_features = tapped_critic(nets, x, growth, [layer])
+                _, real_features = nets.tapped_critic(x, growth, [layer])
             out = self.elbo(
                 rec_features[layer].float().flatten(1),
                 real_features[layer].float().flatten(1),
@@ -211,9 +208,10 @@ class Trainer(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
         assert self.momentum is not None
         self.momentum.update()
-        logits, queries = tapped_critic(self.networks, x_rec, growth, self.layers)
+        nets = self.networks
+        logits, queries = nets.tapped_critic(x_rec, growth, self.layers)
         with torch.no_grad():
-            _, keys = tapped_critic(self.networks, x, growth, self.layers, self.momentum.module)
+            _, keys = nets.tapped_critic(x, growth, self.layers, self.momentum.module)
         return logits, queries, keys
 
     def _contrastive_step(self, x: Tensor, growth: GrowthState, step: int) -> dict[str, Tensor]:
@@ -223,8 +221,9 @@ class Trainer(nn.Module):
             _, queries, keys = self._queries_and_keys(x_rec, x, growth)
             out = self.ielbo(queries, keys, mu, logvar, step=step)
         self._step([self.opt_eg, self.opt_d], out.loss, self.eg_params + self.d_params)
+        self.last_accuracy = out.accuracy.clone()
         return {"instance": out.instance.detach(), "kl": out.kl.detach(),
-                "accuracy": out.accuracy.clone()}  # fmt: skip
+                "accuracy": self.last_accuracy}  # fmt: skip
 
     def _fused_dcvae_step(self, x: Tensor, growth: GrowthState, step: int) -> dict[str, Tensor]:
         assert self.ielbo is not None
@@ -242,8 +241,9 @@ class Trainer(nn.Module):
         average_gradients(self.eg_params + self.d_params)
         self.opt_eg.step()
         self.opt_d.step()
+        self.last_accuracy = out.accuracy.clone()
         return {"g_adv": gan.detach(), "instance": out.instance.detach(), "kl": out.kl.detach(),
-                "accuracy": out.accuracy.clone()}  # fmt: skip
+                "accuracy": self.last_accuracy}  # fmt: skip
 
     def _step(
         self, optimizers: list[torch.optim.Optimizer], loss: Tensor, params: list[Tensor]
@@ -276,17 +276,3 @@ def average_gradients(params: list[Tensor]) -> None:
             for part, g in zip(flat.split([g.numel() for g in grads]), grads, strict=True)
         ],
     )
-
-
-@contextlib.contextmanager
-def evaluating(*modules: nn.Module) -> Iterator[None]:
-    """Eval mode and no gradients for ``modules``, restoring their modes afterwards."""
-    modes = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.train(mode)

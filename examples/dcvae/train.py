@@ -24,8 +24,7 @@ from checkpoint import FILENAME, CheckpointError, gather_rank_states, load, rank
 from config import Config, parse_config
 from data import BatchStream, DataError, load_images
 from evaluate import Evaluator
-from logs import LossLog, NonFiniteLoss
-from outputs import append_jsonl, plot_losses, truncate_jsonl
+from outputs import LossLog, NonFiniteLoss, append_jsonl, plot_losses, truncate_jsonl
 from step import Trainer
 from tqdm import tqdm
 

@@ -9,11 +9,16 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from contradistinct import MomentumEncoder
-from contradistinct.backbones import AutoGANDecoder, AutoGANDiscriminator, AutoGANEncoder
+from contradistinct import FeatureTaps, MomentumEncoder
+from contradistinct.backbones import (
+    AutoGANDecoder,
+    AutoGANDiscriminator,
+    AutoGANEncoder,
+    DiscriminatorTaps,
+)
 from contradistinct.backbones.autogan_blocks import AutoGANCell
 
 
@@ -30,7 +35,8 @@ def test_default_parameter_counts_match_the_authors_networks():
         f"(trunk {trunk:,}), discriminator {n_params(critic):,}, "
         f"shared-head discriminator {n_params(shared):,}"
     )
-    # design.md 2.5: the DC-VAE authors' decoder and encoder (trunk + Linear(128 -> 256)).
+    # The DC-VAE authors' decoder and encoder (github.com/mlpc-ucsd/DC-VAE, models/models_32.py):
+    # trunk + Linear(128 -> 256).
     assert n_params(decoder) == 4_405_251
     assert n_params(encoder) == 1_086_464
     assert trunk == 1_053_696
@@ -75,42 +81,61 @@ def test_discriminator_logits_and_shared_head(shared_head):
     torch.testing.assert_close(logits, head)
 
 
-def capture(module: nn.Module, names: list[str], *inputs: torch.Tensor) -> dict[str, object]:
-    """Run ``module`` with forward hooks on ``names``, as FeatureTaps does."""
-    modules = dict(module.named_modules())
-    captured: dict[str, object] = {}
-    handles = [
-        modules[name].register_forward_hook(
-            lambda _m, _i, out, name=name: captured.__setitem__(name, out)
-        )
-        for name in names
-    ]
-    module(*inputs)
-    for handle in handles:
-        handle.remove()
-    return captured
+def capture(module: nn.Module, names: list[str], *inputs: torch.Tensor) -> dict[str, Tensor]:
+    """Run ``module`` under FeatureTaps on ``names``; return what they recorded."""
+    with FeatureTaps(module, names) as taps:
+        module(*inputs)
+        return taps.features()
 
 
-def test_discriminator_taps_are_hookable_submodules_with_documented_shapes():
-    critic = AutoGANDiscriminator(8, shared_head=True)
-    assert critic.CONTRAST_TAPS == ("block1", "pool")
-    features = capture(critic, list(critic.tap_names), torch.randn(2, 3, 32, 32))
+@pytest.mark.parametrize("shared_head", [False, True])
+def test_discriminator_taps_are_recordable_with_documented_shapes(shared_head):
+    critic = AutoGANDiscriminator(8, shared_head=shared_head)
+    taps = critic.taps()
+    assert isinstance(taps, DiscriminatorTaps)
+    assert taps.contrast == ("block1", "pool") and taps.feature == "block3"
+    assert critic.taps(32) == taps and critic.resolutions == (32,)
+    features = capture(critic, list(taps.names), torch.randn(2, 3, 32, 32))
     assert features["block1"].shape == (2, 8, 16, 16)
     for name in ("block2", "block3", "block4"):
         assert features[name].shape == (2, 8, 8, 8)
     assert features["pool"].shape == (2, 8)
-    assert features["embedding"].shape == (2, 16)
     # The pooled features are the sum over space of the activated last block.
     torch.testing.assert_close(features["pool"], features["block4"].relu().sum(dim=(2, 3)))
-    assert "embedding" not in AutoGANDiscriminator(8).tap_names
+    assert ("embedding" in taps.names) == shared_head
+    if shared_head:
+        assert features["embedding"].shape == (2, 16)
 
 
-def test_encoder_taps():
+def test_encoder_and_decoder_taps():
     encoder = AutoGANEncoder(4, 8)
-    features = capture(encoder, ["block1", "pool", "latent"], torch.randn(2, 3, 32, 32))
+    names = encoder.taps().names
+    assert names == ("block1", "block2", "block3", "block4", "pool", "latent")
+    features = capture(encoder, list(names), torch.randn(2, 3, 32, 32))
     assert features["block1"].shape == (2, 8, 16, 16)
     assert features["pool"].shape == (2, 8)
     assert features["latent"].shape == (2, 8)
+    decoder = AutoGANDecoder(4, 8, out_channels=1)
+    features = capture(decoder, list(decoder.taps().names), torch.randn(2, 4))
+    assert features["project"].shape == (2, 8 * 4 * 4)
+    assert features["to_rgb"].shape == (2, 1, 32, 32)
+
+
+def test_the_progan_calling_convention_at_the_one_resolution():
+    decoder, encoder, critic = AutoGANDecoder(4, 8), AutoGANEncoder(4, 8), AutoGANDiscriminator(8)
+    for network in (decoder, encoder, critic):
+        network.eval()  # no batch statistics, no spectral-norm power iteration
+    z, x = torch.randn(2, 4), torch.randn(2, 3, 32, 32)
+    # alpha has nothing to fade in: any value in [0, 1] gives the same outputs.
+    torch.testing.assert_close(decoder(z, 32, 0.25), decoder(z))
+    torch.testing.assert_close(encoder(x, 0.5), encoder(x))
+    torch.testing.assert_close(critic(x, 0.0), critic(x))
+    with pytest.raises(ValueError, match=r"resolution must be 32 \(or None\).*got 16"):
+        decoder(z, 16)
+    with pytest.raises(ValueError, match=r"resolution must be 32 \(or None\).*got 16"):
+        critic.taps(16)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 2"):
+        critic(x, 2.0)
 
 
 def weight_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -185,8 +210,11 @@ def test_decoder_wiring_follows_autogan():
     assert [len(c.skip_convs) for c in (decoder.cell1, decoder.cell2, decoder.cell3)] == [0, 1, 2]
     assert decoder.cell3.shortcut is None and decoder.cell1.shortcut is not None
     # The image is the cell-3 features through BN -> ReLU -> conv -> tanh.
-    h = capture(decoder, ["cell3"], torch.randn(2, 4))["cell3"][1]
-    assert h.shape == (2, 8, 32, 32)
+    outputs: list[tuple[Tensor, Tensor]] = []
+    handle = decoder.cell3.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+    decoder(torch.randn(2, 4))
+    handle.remove()
+    assert outputs[0][1].shape == (2, 8, 32, 32)
 
 
 def test_bad_inputs_name_expected_and_received_shapes():

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from contradistinct import FeatureTaps
 from contradistinct.backbones import (
+    DiscriminatorTaps,
     EqualizedConv2d,
     EqualizedLinear,
     MinibatchStdDev,
@@ -188,32 +190,39 @@ def test_gradients_reach_every_parameter_on_the_active_path(resolution):
         assert got == expected, type(net).__name__
 
 
-def capture(module: nn.Module, names: list[str], *args: object) -> dict[str, torch.Tensor]:
-    modules = dict(module.named_modules())
-    captured: dict[str, torch.Tensor] = {}
-    handles = [
-        modules[name].register_forward_hook(
-            lambda _m, _i, out, name=name: captured.__setitem__(name, out)
-        )
-        for name in names
-    ]
-    module(*args)
-    for handle in handles:
-        handle.remove()
-    return captured
+def capture(module: nn.Module, names: tuple[str, ...], *args: object) -> dict[str, torch.Tensor]:
+    with FeatureTaps(module, names) as taps:
+        module(*args)
+        return taps.features()
 
 
-def test_tap_names_per_resolution(decoder, critic):
-    assert list(decoder.block_taps) == [4, 8, 16, 32]
-    features = capture(decoder, list(decoder.block_taps.values()), torch.randn(2, 6))
-    for r, name in decoder.block_taps.items():
+def test_decoder_taps_are_the_blocks_up_to_the_resolution(decoder):
+    assert decoder.resolutions == (4, 8, 16, 32)
+    assert decoder.taps() == decoder.taps(32)
+    assert decoder.taps(8).names == ("blocks.4x4", "blocks.8x8")
+    features = capture(decoder, decoder.taps().names, torch.randn(2, 6))
+    for r, name in zip(decoder.resolutions, decoder.taps().names, strict=True):
         assert features[name].shape == (2, progan_channels(r, **SMALL), r, r)
-    names = [*critic.block_taps.values(), critic.FEATURES]
-    features = capture(critic, names, torch.randn(2, 3, 32, 32))
-    for r, name in critic.block_taps.items():
+
+
+@pytest.mark.parametrize("resolution", RESOLUTIONS)
+def test_discriminator_and_encoder_taps_are_the_layers_that_run(critic, encoder, resolution):
+    taps = critic.taps(resolution)
+    assert isinstance(taps, DiscriminatorTaps)
+    assert taps.contrast == ("blocks.4x4", "features") and taps.feature == "blocks.4x4"
+    readers = [r for r in reversed(RESOLUTIONS) if r <= resolution]
+    assert taps.names == (*[f"blocks.{r}x{r}" for r in readers], "features")
+    assert encoder.taps(resolution).names == (*taps.names, "latent")
+    # Every listed layer runs, also while the newest block fades in.
+    x = torch.randn(2, 3, resolution, resolution)
+    features = capture(critic, taps.names, x, 0.5)
+    for r in readers:
         out = max(r // 2, 4)
-        assert features[name].shape == (2, progan_channels(out, **SMALL), out, out)
+        assert features[f"blocks.{r}x{r}"].shape == (2, progan_channels(out, **SMALL), out, out)
     assert features["features"].shape == (2, 8)
+    assert capture(encoder, encoder.taps(resolution).names, x, 0.5)["latent"].shape == (2, 10)
+    with pytest.raises(ValueError, match="resolution must be a power of two from 4 to 32"):
+        critic.taps(64)
 
 
 def test_forward_at_128_with_small_widths():

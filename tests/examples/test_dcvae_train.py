@@ -9,7 +9,7 @@ import pytest
 import torch
 from checkpoint import FILENAME
 from config import parse_config
-from logs import NonFiniteLoss
+from outputs import NonFiniteLoss
 from step import Trainer
 from train import main, run
 

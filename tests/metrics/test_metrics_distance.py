@@ -63,19 +63,65 @@ def test_feature_network_mode_is_restored_and_gradients_reach_inputs() -> None:
     assert norm.num_batches_tracked.item() == 0
 
 
-def test_unknown_layer_lists_the_available_names() -> None:
-    with pytest.raises(ValueError, match=r"layer 'conv' is not a submodule.*'0', '1', '2'"):
-        perceptual_distance(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), network(), "conv")
+def test_unknown_layer_lists_the_closest_names() -> None:
+    with pytest.raises(ValueError, match=r"unknown layer 'blok' in Net; closest: 'block'"):
+        perceptual_distance(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), Net(), "blok")
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Conv2d(3, 2, 1)
+        self.pair = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.pair((x, x))
+        return self.block(x)
+
+
+def test_layer_of_a_wrapped_network_and_a_layer_that_is_no_tensor() -> None:
+    net = Net()
+    x, y = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    with torch.no_grad():
+        direct = perceptual_distance(x, y, net, "block")
+        # A DataParallel-style wrapper: the name is accepted with its "module." prefix too.
+        wrapped = nn.Module()
+        wrapped.module = net
+        wrapped.forward = net.forward  # type: ignore[method-assign]
+        torch.testing.assert_close(perceptual_distance(x, y, wrapped, "module.block"), direct)
+        with pytest.raises(TypeError, match="layer 'pair' returned tuple"):
+            perceptual_distance(x, y, net, "pair")
+
+
+@given(
+    batch=st.integers(1, 5),
+    shift=st.floats(-2, 2, allow_nan=False),
+    seed=st.integers(0, 2**16),
+)
+def test_pixel_distance_reductions_and_symmetry(batch: int, shift: float, seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 1, 3, 3, generator=generator)
+    y = x + shift
+    per_sample = pixel_distance(input=y, target=x, reduction="none")
+    assert per_sample.shape == (batch,) and (per_sample >= 0).all()
+    torch.testing.assert_close(per_sample, torch.full((batch,), shift**2))
+    torch.testing.assert_close(pixel_distance(y, x), per_sample.mean())
+    torch.testing.assert_close(pixel_distance(y, x, reduction="sum"), per_sample.sum())
+    torch.testing.assert_close(pixel_distance(x, y, reduction="none"), per_sample)
 
 
 def test_bad_input() -> None:
     net = network()
-    with pytest.raises(ValueError, match=r"x must have 4 dimensions \(B, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"input must have 4 dimensions \(B, C, H, W\)"):
         perceptual_distance(torch.zeros(3, 4, 4), torch.zeros(3, 4, 4), net)
-    with pytest.raises(ValueError, match=r"x and y must have the same shape, got \(1, 3, 4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"input and target must have the same shape, got \(1, 3, 4, 4\)"
+    ):
         perceptual_distance(torch.zeros(1, 3, 4, 4), torch.zeros(2, 3, 4, 4), net)
-    with pytest.raises(ValueError, match=r"x and y must have the same shape"):
+    with pytest.raises(ValueError, match=r"input and target must have the same shape"):
         pixel_distance(torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"target must have at least 2 dimensions"):
+        pixel_distance(torch.zeros(2, 3), torch.zeros(6))
     with pytest.raises(ValueError, match=r"reduction must be one of"):
         pixel_distance(torch.zeros(2, 3), torch.zeros(2, 3), reduction="max")
     with pytest.raises(TypeError, match=r"feature_extractor must be an nn\.Module"):
