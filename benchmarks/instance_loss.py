@@ -65,7 +65,7 @@ def make_contradistinct(
     criterion.to(device)
 
     def step(query: Tensor, key: Tensor, index: int) -> Tensor:
-        return criterion(query, key)
+        return criterion(query, key).loss
 
     return step
 

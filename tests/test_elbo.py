@@ -93,7 +93,7 @@ def test_elbo_is_the_reduced_per_sample_reconstruction_plus_weighted_kl(batch, r
     x_rec, x = torch.randn(batch, 3, 2, 2), torch.rand(batch, 3, 2, 2)
     mu, logvar = torch.randn(batch, 5), torch.randn(batch, 5)
     out = ELBO(recon=recon, kl_weight=0.5, reduction=reduction)(x_rec, x, mu, logvar)
-    rec = reconstruction_loss(x_rec, x, kind=recon, reduction="none")
+    rec = reconstruction_loss(x_rec, x, recon=recon, reduction="none")
     kl = gaussian_kl(mu, logvar, reduction="none")
     per_sample = rec + 0.5 * kl
     expected = {"mean": per_sample.mean(), "sum": per_sample.sum(), "none": per_sample}[reduction]

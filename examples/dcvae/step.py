@@ -38,7 +38,7 @@ from config import Config
 from models import Networks, build_contrastive, real_at
 from torch import Tensor, nn
 
-from contradistinct import ELBO, IELBO, MomentumEncoder, SetLevelLoss
+from contradistinct import ELBO, IELBO, MomentumEncoder, MultiScaleContrastive, SetLevelLoss
 from contradistinct.backbones import GrowthState
 from contradistinct.distributed import is_distributed
 from contradistinct.functional import gaussian_kl, gradient_penalty, reparameterize
@@ -206,8 +206,12 @@ class Trainer(nn.Module):
     def _queries_and_keys(
         self, x_rec: Tensor, x: Tensor, growth: GrowthState
     ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
-        assert self.momentum is not None
+        assert self.momentum is not None and self.ielbo is not None
+        # The momentum copies of D and of the key heads move together, before the keys.
         self.momentum.update()
+        contrast = self.ielbo.instance_loss
+        assert isinstance(contrast, MultiScaleContrastive)
+        contrast.update()
         nets = self.networks
         logits, queries = nets.tapped_critic(x_rec, growth, self.layers)
         with torch.no_grad():

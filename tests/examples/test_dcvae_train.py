@@ -74,8 +74,11 @@ def test_multi_scale_layers_and_late_local_patches(tiny_args: list[str]) -> None
     run(config)
     state = _state(Path(config.out))["trainer"]
     counts = [int(v) for k, v in state.items() if k.endswith("queue.count")]
-    # block1, block2 and pool from the first step; block1's local patches from step 2 on.
-    assert counts == [32, 32, 32, 16]
+    # Every scale fills its queue with real keys from the first step (4 contrastive steps of 8
+    # keys); block1's local patches only enter the loss from step 2 on.
+    assert counts == [32, 32, 32, 32]
+    contrast = Trainer(config, channels=1).ielbo.instance_loss  # type: ignore[union-attr]
+    assert list(contrast.start_steps.values()) == [0, 0, 0, 2]
 
 
 def _state(out: Path) -> dict[str, object]:
