@@ -10,7 +10,7 @@ from contradistinct.queue import NegativeQueue
 from contradistinct.set_level import SetLevelLoss
 from contradistinct.taps import FeatureTaps
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 __all__ = [
     "ELBO",
