@@ -1,4 +1,4 @@
-"""FID's Inception-v3 from a local file, as a feature extractor for :class:`~.FID`.
+"""FID's Inception-v3 from a local file, as a feature extractor for FID.
 
 Published FIDs use one network: the Inception-v3 graph of the original TensorFlow FID code
 (``inception-2015-12-05``). Two PyTorch ports of it are distributed as files, and both load here

@@ -12,8 +12,8 @@ A checkpoint is written only from a state whose every floating-point tensor (net
 queues, optimizer moments) is finite (:func:`check_finite_state`, run before each save). On
 ``--resume`` a file that is empty, truncated, corrupted (its zip records' CRC-32 checksums are
 verified), unreadable or not a checkpoint of this trainer, or that was written by another number
-of processes or is past ``--steps``, is refused with a :class:`CheckpointError` naming the path
-and what is wrong.
+of processes, is past ``--steps`` or holds a non-finite tensor, is refused with a
+:class:`CheckpointError` naming the path and what is wrong.
 """
 
 from __future__ import annotations
@@ -237,7 +237,8 @@ def load(
 
     Raises:
         CheckpointError: when the file cannot be resumed by this run. Every check but the last
-            (that the saved state fits the networks) comes before anything is restored.
+            two (that the saved state fits the networks and is finite) comes before anything
+            is restored.
     """
     payload = _read(path)
     try:
@@ -274,4 +275,11 @@ def load(
         raise CheckpointError(
             f"--resume: {path} does not fit this run's networks ({_first_line(error)})"
         ) from error
+    # Checkpoints of older trainers were written without the finiteness check.
+    try:
+        check_finite_state(trainer, step)
+    except NonFiniteState as error:
+        raise CheckpointError(
+            f"--resume: {path} holds a state that is not finite: {error}"
+        ) from None
     return step, payload["history"]

@@ -197,6 +197,13 @@ def _replace(part: str, value: object) -> Callable[[dict[str, object]], object]:
     return lambda payload: {**payload, part: value}
 
 
+def _poison_a_weight(payload: dict[str, object]) -> dict[str, object]:
+    state = dict(payload["trainer"])  # type: ignore[call-overload]
+    name = next(name for name, tensor in state.items() if tensor.is_floating_point())
+    state[name] = torch.full_like(state[name], float("nan"))
+    return {**payload, "trainer": state}
+
+
 def _drop_a_weight(payload: dict[str, object]) -> dict[str, object]:
     state = dict(payload["trainer"])  # type: ignore[call-overload]
     state.pop(next(iter(state)))
@@ -233,6 +240,11 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "config-not-json": (
         lambda p: _edit_payload(p, _replace("config", "{not json")),
         "its 'config' is not the JSON of a run's settings",
+    ),
+    # Written by a trainer without the finiteness check.
+    "non-finite": (
+        lambda p: _edit_payload(p, _poison_a_weight),
+        "holds a state that is not finite: 1 of [0-9]+ tensors .* not finite after step 2",
     ),
     "other-networks": (
         lambda p: _edit_payload(p, _drop_a_weight),
