@@ -125,7 +125,7 @@ def _torch_fidelity_available() -> bool:
     return True
 
 
-def inception_from_file(path: str | os.PathLike[str]) -> nn.Module:
+def inception_from_file(path: str) -> nn.Module:
     """FID's Inception-v3 feature extractor from a local file, for :class:`FID`.
 
     Reads either distributed port of the Inception-v3 of the original TensorFlow FID code
@@ -143,7 +143,7 @@ def inception_from_file(path: str | os.PathLike[str]) -> nn.Module:
     comparable with published ones when computed on as many images (50,000 is the standard).
 
     Args:
-        path: the weights file (``str`` or ``pathlib.Path``).
+        path: the weights file (a ``pathlib.Path`` or any ``os.PathLike`` works too).
 
     Raises:
         FileNotFoundError: when ``path`` is not a file.
