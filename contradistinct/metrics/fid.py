@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -42,7 +39,7 @@ class FID(nn.Module):
 
     Args:
         feature_extractor: any ``nn.Module`` mapping images ``(B, C, H, W)`` to ``(B, F)``,
-            e.g. :func:`inception_feature_extractor` or the digits classifier of ``examples/``.
+            e.g. :func:`inception_from_file` or the digits classifier of ``examples/``.
         num_features: ``F``. Inferred from the first batch when omitted; give it under
             ``torch.distributed`` when some rank may see no images.
 
@@ -187,57 +184,3 @@ class FID(nn.Module):
         mu_real, sigma_real = self.statistics(real=True)
         mu_fake, sigma_fake = self.statistics(real=False)
         return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake)
-
-
-class _UInt8Inception(nn.Module):
-    """torch-fidelity's Inception-v3 takes uint8 RGB images; ours are floats in ``[-1, 1]``."""
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, images: Tensor) -> Tensor:
-        images = check_rank(images, "images", 4, "(B, C, H, W)")
-        if images.shape[1] not in (1, 3):
-            raise ValueError(f"images must have 1 or 3 channels, got shape {tuple(images.shape)}")
-        images = images.expand(-1, 3, -1, -1)
-        pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        (features,) = self.network(pixels)
-        return features
-
-
-def inception_feature_extractor(weights_path: str, *, feature: str = "2048") -> nn.Module:
-    """The standard FID Inception-v3, built by torch-fidelity from a local weights file.
-
-    Nothing is downloaded: ``weights_path`` must be the PyTorch state dict torch-fidelity uses
-    (``weights-inception-2015-12-05-6726825d.pth``, converted from the TensorFlow graph of the
-    original FID code), obtained by you once. The returned module takes images ``(B, C, H, W)``
-    with ``C`` in ``{1, 3}`` and values in ``[-1, 1]`` at any resolution, quantises them to
-    ``uint8`` as saved images would be (grayscale repeated to RGB), and returns ``(B, 2048)``
-    pool features (or the ``feature`` torch-fidelity names: ``"64"``, ``"192"``, ``"768"``,
-    ``"2048"``, ``"logits_unbiased"``, ``"logits"``). torch-fidelity resizes to 299×299
-    internally the way TensorFlow did, so scores are comparable with published ones.
-
-    Args:
-        weights_path: path to the Inception-v3 weights file (a ``pathlib.Path`` works too).
-        feature: which torch-fidelity feature to return.
-
-    Raises:
-        ImportError: when torch-fidelity is not installed (``pip install torch-fidelity``).
-        FileNotFoundError: when ``weights_path`` is not a file.
-    """
-    try:
-        module = importlib.import_module("torch_fidelity.feature_extractor_inceptionv3")
-    except ImportError as error:
-        raise ImportError(
-            "inception_feature_extractor needs the optional package torch-fidelity "
-            "(pip install torch-fidelity); alternatively pass any nn.Module mapping images to "
-            "(B, F) features to FID"
-        ) from error
-    path = Path(weights_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights_path {str(path)!r} is not a file; nothing is downloaded")
-    network = module.FeatureExtractorInceptionV3(
-        "inception-v3-compat", [feature], feature_extractor_weights_path=str(path)
-    )
-    return _UInt8Inception(network).requires_grad_(False).eval()

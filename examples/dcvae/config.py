@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from models import BACKBONES
 
 from contradistinct.functional.adversarial import GAN_KINDS
@@ -73,17 +75,25 @@ class Config:
     fade_images: int = 800_000
     stabilize_images: int = 800_000
     seed: int = 0
-    device: str = "cpu"
+    #: "auto": the GPU when one is available (the local rank's under torchrun), else the CPU.
+    device: str = "auto"
     amp: bool = False
     compile: bool = False
     out: str = "runs/dcvae"
     resume: bool = False
+    #: Start afresh in an ``out`` that holds a run, replacing that run's files; without it (or
+    #: ``resume``) such a folder is refused, so a run is never overwritten by accident.
+    overwrite: bool = False
+    #: FID's Inception-v3 as a local file (:func:`contradistinct.metrics.inception_from_file`);
+    #: it replaces the digits classifier as the feature network, on any data.
+    inception_weights: str | None = None
     checkpoint_every: int = 1000
     eval_every: int = 1000
     log_every: int = 50
     eval_samples: int = 1000
-    #: Feature network of FID and perceptual distance: "auto" (the digits classifier on the
-    #: digits, none otherwise) or "none"; and where the digits classifier is cached.
+    #: Feature network of FID and perceptual distance: "auto" (``inception_weights`` when given,
+    #: else the digits classifier on the digits and none on other data) or "none"; and where the
+    #: digits classifier is cached.
     feature_network: str = "auto"
     feature_cache: str | None = None
     quiet: bool = False
@@ -164,13 +174,60 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: What an unset optional setting means, for ``--help`` (formatted with the preset's values).
+UNSET = {
+    "kl_weight": "the mode's: {ielbo_kl_weight} in the contrastive modes, else 1",
+    "layers": "the discriminator's taps().contrast",
+    "local_patch_after": "never",
+    "start_resolution": "the smallest",
+    "feature_cache": "OUT/feature_network",
+    "threads": "torch's",
+    "inception_weights": "none",
+}
+
+
+def _shown(dest: str, settings: dict[str, Any]) -> str:
+    value = settings[dest]
+    if value is None:
+        return UNSET.get(dest, "none").format(**settings)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def default_help(dest: str) -> str:
+    """The default of a setting as ``--help`` shows it: the default preset's value, then the
+    other presets' where they differ."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    shown = {name: _shown(dest, {**defaults, **preset}) for name, preset in PRESETS.items()}
+    others: dict[str, list[str]] = {}
+    for name, value in shown.items():
+        if value != shown[Config.preset]:
+            others.setdefault(value, []).append(name)
+    differing = "".join(f"; {', '.join(names)}: {value}" for value, names in others.items())
+    return f"default: {shown[Config.preset]}{differing}"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line; ``--help`` shows every flag's default (per preset where they differ)."""
     parser = argparse.ArgumentParser(
         prog="train.py",
         description="Train DC-VAE (or an ablation baseline of its Table 1) end to end.",
+        epilog="Without --inception-weights there is no Inception FID: FID and perceptual "
+        "distance use the digits classifier on the digits data and are left out on other data.",
     )
-    add = parser.add_argument
-    add("--preset", choices=sorted(PRESETS), default="digits", help="settings to start from")
+
+    def add(*flags: str, help: str | None = None, **kwargs: Any) -> None:
+        # Flags default to None so that only the ones given override the preset; the help shows
+        # the value the run gets.
+        dest = flags[0].removeprefix("--").replace("-", "_")
+        default = default_help(dest) if dest in Config.__dataclass_fields__ else None
+        text = "; ".join(filter(None, [help, default]))
+        parser.add_argument(*flags, help=text or None, **kwargs)
+
+    add("--preset", choices=sorted(PRESETS), default=Config.preset, help="settings to start from")
     add("--mode", choices=MODES, help="Table 1 row: vae | vaegan | vae-contrastive | dcvae")
     add("--data", help="digits | cifar10:PATH | folder:PATH | npz:PATH (.npz or .npy)")
     add("--backbone", choices=sorted(BACKBONES))
@@ -199,19 +256,38 @@ def build_parser() -> argparse.ArgumentParser:
     add("--fade-images", type=int)
     add("--stabilize-images", type=int)
     add("--seed", type=int)
-    add("--device", help="cpu | cuda | cuda:N (under torchrun: the local rank's GPU)")
+    add(
+        "--device",
+        help="auto (cuda when a GPU is available, else cpu) | cpu | cuda | cuda:N; under "
+        "torchrun a GPU run uses the local rank's GPU",
+    )
     add("--amp", action="store_true", default=None, help="bfloat16 autocast")
     add("--compile", action="store_true", default=None, help="torch.compile encoder/decoder")
     add("--out", help="output folder")
     add("--resume", action="store_true", default=None, help="continue from OUT/checkpoint.pt")
+    add(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="replace the run already in OUT (without it, --resume or a new --out is needed)",
+    )
+    add(
+        "--inception-weights",
+        metavar="PATH",
+        help="FID's Inception-v3: the TorchScript inception-2015-12-05.pt, or torch-fidelity's "
+        "weights file with torch-fidelity installed; FID on any data",
+    )
     add("--checkpoint-every", type=int)
     add("--eval-every", type=int)
     add("--log-every", type=int)
     add("--eval-samples", type=int, help="images per FID evaluation")
-    add("--feature-network", choices=("auto", "none"), help="FID network (auto: digits only)")
     add(
-        "--feature-cache", help="folder caching the digits classifier (default OUT/feature_network)"
+        "--feature-network",
+        choices=("auto", "none"),
+        help="network of FID and perceptual distance; auto: --inception-weights if given, else "
+        "the digits classifier on the digits and none on other data",
     )
+    add("--feature-cache", help="folder caching the digits classifier")
     add("--quiet", action="store_true", default=None, help="log lines instead of a progress bar")
     add("--threads", type=int, help="torch intra-op threads")
     return parser
@@ -228,23 +304,88 @@ def parse_config(argv: list[str] | None = None) -> Config:
     return config
 
 
+class ConfigError(ValueError):
+    """Settings that cannot train; the message names every offending flag and its value."""
+
+
+#: Integer settings that must be positive; the second group may also be left unset.
+POSITIVE_INTS = (
+    "steps", "batch_size", "prior_batch_size", "n_critic", "queue_size", "latent_dim", "width",
+    "decoder_width", "resolution", "embed_dim", "fade_images", "stabilize_images",
+    "checkpoint_every", "eval_every", "log_every", "eval_samples",
+)  # fmt: skip
+OPTIONAL_POSITIVE_INTS = ("start_resolution", "threads")
+#: Float settings: the interval each must lie in ("(" and ")" exclude the bound). NaN and the
+#: infinities lie in none of them.
+FLOAT_RANGES: dict[str, tuple[str, float, float, str]] = {
+    "lr": ("(", 0.0, math.inf, ")"),
+    "temperature": ("(", 0.0, math.inf, ")"),
+    "kl_weight": ("[", 0.0, math.inf, ")"),
+    "ielbo_kl_weight": ("[", 0.0, math.inf, ")"),
+    "gradient_penalty": ("[", 0.0, math.inf, ")"),
+    "drift": ("[", 0.0, math.inf, ")"),
+    "momentum": ("[", 0.0, 1.0, "]"),
+    "ema": ("[", 0.0, 1.0, ")"),
+    "betas": ("[", 0.0, 1.0, ")"),
+}
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _in_range(value: float, interval: tuple[str, float, float, str]) -> bool:
+    opening, low, high, closing = interval
+    above = value > low if opening == "(" else value >= low
+    below = value < high if closing == ")" else value <= high
+    return math.isfinite(value) and above and below
+
+
+def _device_problem(spec: str) -> str | None:
+    if spec == "auto":
+        return None
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        return f"--device must be auto, cpu, cuda, cuda:N or mps, got {spec!r}"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {spec}: no CUDA GPU is available here (use --device cpu or auto)"
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        return f"--device {spec}: there are {torch.cuda.device_count()} CUDA GPU(s)"
+    return None
+
+
 def validate(config: Config) -> None:
-    """Reject settings that cannot train, before anything is loaded."""
-    positive = ("steps", "batch_size", "prior_batch_size", "n_critic", "queue_size", "latent_dim")
-    for name in (*positive, "width", "decoder_width", "checkpoint_every", "eval_every"):
-        if getattr(config, name) <= 0:
-            raise ValueError(
-                f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}"
-            )
-    if config.log_every <= 0:
-        raise ValueError(f"--log-every must be positive, got {config.log_every}")
-    if not 0 <= config.ema < 1 or not 0 <= config.momentum <= 1:
-        raise ValueError(
-            f"--ema must lie in [0, 1) and --momentum in [0, 1], got --ema {config.ema} and "
-            f"--momentum {config.momentum}"
-        )
-    if config.temperature <= 0:
-        raise ValueError(f"--temperature must be positive, got {config.temperature}")
+    """Reject settings that cannot train, before anything is loaded or written.
+
+    Raises:
+        ConfigError: naming every offending flag with its value, in one line.
+    """
+    problems: list[str] = []
+    for name in (*POSITIVE_INTS, *OPTIONAL_POSITIVE_INTS):
+        value = getattr(config, name)
+        if not (value is None and name in OPTIONAL_POSITIVE_INTS) and not value > 0:
+            problems.append(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if config.local_patch_after is not None and config.local_patch_after < 0:
+        problems.append(f"--local-patch-after must be >= 0, got {config.local_patch_after}")
+    for name, interval in FLOAT_RANGES.items():
+        value = getattr(config, name)
+        several = isinstance(value, (list, tuple))
+        values = value if several else (value,)
+        if value is not None and not all(_in_range(v, interval) for v in values):
+            opening, low, high, closing = interval
+            each = " each" if several else ""
+            shown = " ".join(str(v) for v in values)
+            bounds = f"{opening}{low:g}, {high:g}{closing}"
+            problems.append(f"--{name.replace('_', '-')} must{each} lie in {bounds}, got {shown}")
+    device = _device_problem(config.device)
+    if device is not None:
+        problems.append(device)
+    if config.resume and config.overwrite:
+        problems.append("--resume continues the run in --out and --overwrite replaces it: give one")
+    if config.inception_weights is not None and config.feature_network == "none":
+        problems.append("--inception-weights is a feature network and --feature-network is none")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def load_config(path: Path) -> Config:

@@ -8,7 +8,9 @@ Sources (the ``--data`` flag):
 * ``folder:PATH``: every PNG/JPEG/BMP/WebP image under ``PATH``, center-cropped and resized;
 * ``npz:PATH``: a ``.npy`` array, or the ``images`` (else the only) array of a ``.npz`` file,
   shaped ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` in ``{1, 3}``; ``uint8``
-  values are read as ``[0, 255]``, floats as ``[0, 1]`` (or ``[-1, 1]`` if any is negative).
+  values are read as ``[0, 255]``; floats by the range they lie in: ``[0, 1]``, else ``[-1, 1]``,
+  else ``[0, 255]`` (8-bit values stored as floats: rescaled, and the loader says so); floats
+  outside all three are refused, with the range found. Nothing is clipped silently.
 
 Every problem with a path or a file raises :class:`DataError` naming it, before training starts.
 """
@@ -16,7 +18,7 @@ Every problem with a path or a file raises :class:`DataError` naming it, before 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +35,11 @@ class DataError(ValueError):
     """A data source that is missing or cannot be read as images."""
 
 
-def load_images(spec: str, resolution: int) -> Tensor:
-    """The images named by ``spec``: float32 ``(N, C, resolution, resolution)`` in ``[-1, 1]``."""
+def load_images(spec: str, resolution: int, report: Callable[[str], None] = print) -> Tensor:
+    """The images named by ``spec``: float32 ``(N, C, resolution, resolution)`` in ``[-1, 1]``.
+
+    ``report`` receives a line for each decision about the data worth knowing (a rescaled range).
+    """
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
         return _resize(_load_digits(), resolution)
@@ -49,7 +54,7 @@ def load_images(spec: str, resolution: int) -> Tensor:
         return _load_folder(location, resolution)
     if kind == "cifar10":
         return _resize(_load_cifar10(location), resolution)
-    return _resize(_load_array(location), resolution)
+    return _resize(_load_array(location, report), resolution)
 
 
 def _load_digits() -> Tensor:
@@ -83,7 +88,7 @@ def _load_cifar10(path: Path) -> Tensor:
     return torch.from_numpy(np.concatenate(batches)).float() / 127.5 - 1
 
 
-def _load_array(path: Path) -> Tensor:
+def _load_array(path: Path, report: Callable[[str], None]) -> Tensor:
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as error:
@@ -99,10 +104,10 @@ def _load_array(path: Path) -> Tensor:
                 raise DataError(f"{path} holds arrays {names}; name the images array 'images'")
     else:
         array = loaded
-    return _to_images(array, str(path))
+    return _to_images(array, str(path), report)
 
 
-def _to_images(array: np.ndarray, source: str) -> Tensor:
+def _to_images(array: np.ndarray, source: str, report: Callable[[str], None] = print) -> Tensor:
     if array.ndim == 3:
         array = array[:, None]
     elif array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[1] not in (1, 3):
@@ -119,7 +124,21 @@ def _to_images(array: np.ndarray, source: str) -> Tensor:
     images = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     if not torch.isfinite(images).all():
         raise DataError(f"{source}: the images contain NaN or infinite values")
-    return images if images.min() < 0 else images * 2 - 1
+    low, high = images.min().item(), images.max().item()
+    if low >= 0 and high <= 1:
+        return images * 2 - 1
+    if low >= -1 and high <= 1:
+        return images
+    if low >= 0 and high <= 255:
+        report(
+            f"{source}: float values in [{low:g}, {high:g}] are read as 8-bit values in "
+            "[0, 255] and rescaled"
+        )
+        return images / 127.5 - 1
+    raise DataError(
+        f"{source}: float images must lie in [0, 1], [-1, 1] or [0, 255] (8-bit values); got "
+        f"values in [{low:g}, {high:g}]"
+    )
 
 
 def _load_folder(path: Path, resolution: int) -> Tensor:

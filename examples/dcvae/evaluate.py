@@ -12,12 +12,21 @@ Metrics (one ``metrics.jsonl`` line per evaluation), on ``--eval-samples`` held 
 * ``contrastive_accuracy``: the top-1 accuracy of the instance loss at the last contrastive
   step (contrastive modes, once one has run).
 
-FID and perceptual distance need a feature network. No Inception weights can be downloaded
-here, so on the digits they use the small digits classifier of ``examples/digits_classifier.py``
-(trained once, deterministically, and cached in ``--feature-cache``, by default
-``OUT/feature_network``); on other data, or with ``--feature-network none``, they are left
-out. Under ``torch.distributed`` every rank evaluates its share of the images and the results
-are summed across ranks; only rank 0 draws pictures.
+FID and perceptual distance need a feature network, and nothing is downloaded:
+
+* ``--inception-weights PATH``: FID's Inception-v3 from a local file, on any data (the
+  TorchScript ``inception-2015-12-05.pt`` of StyleGAN2-ADA's metrics and clean-fid, or
+  torch-fidelity's weights with torch-fidelity installed; see
+  :func:`contradistinct.metrics.inception_from_file`); the perceptual distance is then measured
+  in its 2048-d pool features;
+* without it, on the digits: the small digits classifier of ``examples/digits_classifier.py``
+  (trained once, deterministically, and cached in ``--feature-cache``, by default
+  ``OUT/feature_network``); its FID is not an Inception FID and is comparable only with itself;
+* without it, on other data (or with ``--feature-network none``): no FID and no perceptual
+  distance; the pixel distance and the contrastive accuracy remain.
+
+Under ``torch.distributed`` every rank evaluates its share of the images and the results are
+summed across ranks; only rank 0 draws pictures.
 """
 
 from __future__ import annotations
@@ -33,10 +42,18 @@ from step import Trainer
 from torch import Tensor, nn
 
 from contradistinct.distributed import is_distributed
-from contradistinct.metrics import FID, evaluation_mode, perceptual_distance, pixel_distance
+from contradistinct.metrics import (
+    FID,
+    evaluation_mode,
+    inception_from_file,
+    perceptual_distance,
+    pixel_distance,
+)
 
 GRID = 8
 BATCH = 250
+#: The pictures of a run's folder: samples, inputs above reconstructions, interpolations.
+PICTURES = ("samples.png", "reconstructions.png", "interpolations.png")
 
 
 def digits_feature_network(cache: Path, resolution: int) -> nn.Module:
@@ -62,11 +79,12 @@ class Evaluator:
         self.images = images[chosen].to(device)
         self.noise = torch.randn(count, config.latent_dim, generator=generator).to(device)
         self.features: nn.Module | None = None
-        self.fid: FID | None = None
-        if config.data == "digits" and config.feature_network == "auto":
+        if config.feature_network == "auto" and config.inception_weights is not None:
+            self.features = inception_from_file(config.inception_weights)
+        elif config.feature_network == "auto" and config.data == "digits":
             cache = Path(config.feature_cache or out / "feature_network")
-            self.features = digits_feature_network(cache, config.resolution).to(device)
-            self.fid = FID(self.features)
+            self.features = digits_feature_network(cache, config.resolution)
+        self.fid = None if self.features is None else FID(self.features.to(device))
 
     def _modules(self) -> tuple[nn.Module, ...]:
         return (self.trainer.networks.encoder, self.trainer.evaluation_decoder())
@@ -81,16 +99,17 @@ class Evaluator:
 
     def pictures(self) -> None:
         growth = self.trainer.growth()
+        samples, reconstructions, interpolations = (self.out / name for name in PICTURES)
         with evaluation_mode(*self._modules()), torch.no_grad():
-            save_grid(self.decode(self.noise[: GRID * GRID]), self.out / "samples.png", GRID)
+            save_grid(self.decode(self.noise[: GRID * GRID]), samples, GRID)
             inputs = real_at(self.images[: GRID * GRID // 2], growth)
             grid = interleave_rows(inputs, self.decode(self.encode(inputs)), GRID)
-            save_grid(grid, self.out / "reconstructions.png", GRID)
+            save_grid(grid, reconstructions, GRID)
             ends = self.encode(real_at(self.images[: 2 * GRID], growth)).view(2, GRID, -1)
             weights = torch.linspace(0, 1, GRID, device=ends.device).view(GRID, 1, 1)
             path = torch.lerp(ends[0].unsqueeze(0), ends[1].unsqueeze(0), weights)
             rows = self.decode(path.transpose(0, 1).reshape(GRID * GRID, -1))
-            save_grid(rows, self.out / "interpolations.png", GRID)
+            save_grid(rows, interpolations, GRID)
 
     def metrics(self) -> dict[str, float]:
         """The metrics of this rank's share of the images, summed over ranks (collective)."""

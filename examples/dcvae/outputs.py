@@ -5,7 +5,7 @@ that was not finite, with no per-step host sync: every iteration's logs stay on 
 :meth:`LossLog.add` accumulates them and checks all of them for finiteness at once;
 :meth:`LossLog.flush` (every ``--log-every`` steps) and :meth:`LossLog.check` (before every
 checkpoint) read the result once and raise :class:`NonFiniteLoss`, so a checkpoint is never
-written after a non-finite loss.
+written after a non-finite loss (the trainer's message then names the last good checkpoint).
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from torch import Tensor
 from contradistinct.distributed import is_distributed
 
 PADDING = 2
+#: The loss curves and the metric lines in a run's folder.
+LOSS_CURVES = "losses.png"
+METRICS = "metrics.jsonl"
 
 
 class NonFiniteLoss(RuntimeError):
@@ -69,10 +72,7 @@ class LossLog:
             dist.all_reduce(first_bad, op=dist.ReduceOp.MAX)
         step, term = first_bad.tolist()
         if step >= 0:
-            raise NonFiniteLoss(
-                f"the loss term {self.names[term]!r} was not finite at step {step}; training "
-                "stopped, the last checkpoint (written before it) is intact"
-            )
+            raise NonFiniteLoss(f"the loss term {self.names[term]!r} was not finite at step {step}")
 
     def flush(self) -> dict[str, float]:
         """Check, then return and reset the means since the last flush."""

@@ -69,6 +69,43 @@ def test_npy_and_npz_arrays(tmp_path: Path, array: np.ndarray, channels: int) ->
         assert torch.equal(images, torch.full_like(images, -1.0))
 
 
+def test_float_images_in_0_255_are_rescaled_and_the_loader_says_so(tmp_path: Path) -> None:
+    pixels = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)
+    np.save(tmp_path / "bytes.npy", pixels)
+    np.save(tmp_path / "floats.npy", pixels.astype(np.float32))
+    reported: list[str] = []
+    as_floats = load_images(f"npz:{tmp_path / 'floats.npy'}", 8, reported.append)
+    # The same images as the uint8 file, not every pixel above 1 clipped to white.
+    assert torch.equal(as_floats, load_images(f"npz:{tmp_path / 'bytes.npy'}", 8))
+    assert reported == [
+        f"{tmp_path / 'floats.npy'}: float values in [0, 255] are read as 8-bit values in "
+        "[0, 255] and rescaled"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(0.0, 1.0, (-1.0, 1.0)), (-1.0, 0.5, (-1.0, 0.5)), (0.0, 0.5, (-1.0, 0.0))],
+)
+def test_float_images_in_the_unit_ranges_are_read_as_such(
+    tmp_path: Path, low: float, high: float, expected: tuple[float, float]
+) -> None:
+    np.save(tmp_path / "x.npy", np.linspace(low, high, 4 * 64, dtype=np.float32).reshape(4, 8, 8))
+    reported: list[str] = []
+    images = load_images(f"npz:{tmp_path / 'x.npy'}", 8, reported.append)
+    assert (images.min().item(), images.max().item()) == pytest.approx(expected)
+    assert reported == []
+
+
+@pytest.mark.parametrize(("low", "high"), [(-5.0, 1.0), (0.0, 300.0), (-1.0, 2.0)])
+def test_float_images_in_no_known_range_are_refused(
+    tmp_path: Path, low: float, high: float
+) -> None:
+    np.save(tmp_path / "x.npy", np.linspace(low, high, 4 * 64, dtype=np.float32).reshape(4, 8, 8))
+    with pytest.raises(DataError, match=rf"\[0, 255\] \(8-bit values\); got values in \[{low:g}, "):
+        load_images(f"npz:{tmp_path / 'x.npy'}", 8)
+
+
 def _write(path: Path, content: bytes) -> Path:
     path.write_bytes(content)
     return path

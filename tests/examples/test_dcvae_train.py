@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from checkpoint import FILENAME
-from config import parse_config
+from config import build_parser, parse_config
 from outputs import NonFiniteLoss
 from step import Trainer
 from train import main, run
@@ -105,7 +106,8 @@ def test_resume_continues_bit_identically(
     tiny_args: list[str], tmp_path: Path, extra: list[str]
 ) -> None:
     k = 3
-    common = [*tiny_args, *extra, "--log-every", "1", "--eval-every", "100"]
+    # Bit-identical on the CPU; GPU kernels need not be deterministic.
+    common = [*tiny_args, *extra, "--log-every", "1", "--eval-every", "100", "--device", "cpu"]
     straight = parse_config([*common, "--steps", str(2 * k), "--out", str(tmp_path / "a")])
     run(straight)
     first = parse_config([*common, "--steps", str(k), "--out", str(tmp_path / "b")])
@@ -144,9 +146,10 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(
         torch.isfinite(t).all() for t in payload["trainer"].values() if t.is_floating_point()
     )
 
-    with pytest.raises(SystemExit, match="not finite at step 6"):
+    with pytest.raises(SystemExit, match=r"not finite at step 6; training stopped: the last good "
+                       r"checkpoint is .*checkpoint\.pt \(step 4;"):  # fmt: skip
         main([*tiny_args, "--steps", "10", "--log-every", "2", "--checkpoint-every", "4",
-              "--eval-every", "100"])  # fmt: skip
+              "--eval-every", "100", "--overwrite"])  # fmt: skip
 
 
 def test_resume_without_a_checkpoint_says_so(tiny_args: list[str]) -> None:
@@ -232,3 +235,78 @@ def test_which_parameters_each_step_trains(tiny_args: list[str], fused: bool) ->
     assert trainer.momentum is not None and trainer.decoder_ema is not None
     frozen = [*trainer.momentum.parameters(), *trainer.decoder_ema.parameters(), *key_heads]
     assert all(p.grad is None and not p.requires_grad for p in frozen)
+
+
+class PoolFeatures(torch.nn.Module):
+    """The calling convention of inception-2015-12-05.pt (uint8 images in [0, 255], features on
+    ``return_features=True``), with 2x2-pooled pixels for features."""
+
+    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        assert img.dtype == torch.uint8
+        return torch.nn.functional.adaptive_avg_pool2d(img.float() / 255, 2).flatten(1)
+
+
+def _colour_images(path: Path, count: int) -> Path:
+    np.save(path, np.random.default_rng(0).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8))
+    return path
+
+
+# Scripting is how the real Inception file was made; torch 2.13 deprecates it.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_inception_weights_give_fid_outside_the_digits(
+    tiny_args: list[str], tmp_path: Path
+) -> None:
+    weights = tmp_path / "inception-2015-12-05.pt"
+    torch.jit.script(PoolFeatures()).save(str(weights))
+    data = f"npz:{_colour_images(tmp_path / 'colour.npy', 40)}"
+    inception = ["--feature-network", "auto", "--inception-weights", str(weights)]
+    config = parse_config([*tiny_args, *inception, "--mode", "vae", "--data", data, "--steps", "2"])
+    run(config)
+    record = json.loads((Path(config.out) / "metrics.jsonl").read_text().splitlines()[-1])
+    for key in ("sample_fid", "reconstruction_fid", "perceptual_distance"):
+        assert record[key] >= 0, key
+
+
+def test_without_inception_weights_other_data_has_no_fid(
+    tiny_args: list[str], tmp_path: Path
+) -> None:
+    data = f"npz:{_colour_images(tmp_path / 'colour.npy', 16)}"
+    config = parse_config([*tiny_args, "--mode", "vae", "--data", data, "--steps", "1",
+                           "--feature-network", "auto"])  # fmt: skip
+    run(config)
+    record = json.loads((Path(config.out) / "metrics.jsonl").read_text())
+    assert "pixel_distance" in record and "sample_fid" not in record
+
+
+def test_a_wrong_inception_file_stops_before_anything_is_written(
+    tiny_args: list[str], tmp_path: Path
+) -> None:
+    weights = tmp_path / "weights.pt"
+    torch.save({"fc.weight": torch.zeros(2)}, weights)
+    out = Path(tiny_args[tiny_args.index("--out") + 1])
+    with pytest.raises(SystemExit, match=r"^error: path '.*weights\.pt' is not a TorchScript"):
+        main([*tiny_args, "--feature-network", "auto", "--inception-weights", str(weights)])
+    with pytest.raises(SystemExit, match=r"^error: path '.*missing\.pt' is not a file"):
+        main([*tiny_args, "--feature-network", "auto", "--inception-weights",
+              str(tmp_path / "missing.pt")])  # fmt: skip
+    assert not (out / "config.json").exists()
+
+
+def test_help_shows_every_flags_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # no line wrapping inside "celeba-hq"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    flags = [action for action in build_parser()._actions if action.dest != "help"]
+    assert len(flags) > 40
+    for action in flags:
+        assert action.help is not None and "default: " in action.help, action.dest
+        assert " ".join(action.help.split()) in text
+    # The default preset's value first, then the presets where it differs.
+    steps = "default: 3000; cifar10, celeba-hq: 100000"
+    assert f"--steps STEPS training iterations (discriminator steps); {steps}" in text
+    assert "--device DEVICE auto (cuda when a GPU is available, else cpu)" in text
+    assert "Without --inception-weights there is no Inception FID" in text

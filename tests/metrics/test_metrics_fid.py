@@ -1,12 +1,8 @@
-"""Streaming FID: batch-size independence, agreement with a direct computation, bad input,
-and the torch-fidelity Inception builder (with torch-fidelity replaced by a stand-in)."""
+"""Streaming FID: batch-size independence, agreement with a direct computation, bad input."""
 
 from __future__ import annotations
 
 import itertools
-import sys
-import types
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from contradistinct.metrics import FID, frechet_distance, inception_feature_extractor
+from contradistinct.metrics import FID, frechet_distance
 
 
 def images(count: int, seed: int, shift: float = 0.0) -> torch.Tensor:
@@ -126,70 +122,6 @@ def test_bad_input() -> None:
         fid.update(torch.zeros(2, 2, 2, 3), real=False)
     with pytest.raises(TypeError, match=r"feature_extractor must be an nn\.Module"):
         FID(lambda x: x)  # type: ignore[arg-type]
-
-
-class StandIn(nn.Module):
-    """Records how it was built and what it receives, like torch-fidelity's extractor."""
-
-    def __init__(self, name: str, features_list: list[str], **kwargs: object) -> None:
-        super().__init__()
-        self.name, self.features_list, self.kwargs = name, features_list, kwargs
-        self.scale = nn.Parameter(torch.ones(()))
-        self.received: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
-        self.received = x
-        return (x.float().mean(dim=(2, 3)) * self.scale,)
-
-
-@pytest.fixture
-def fake_torch_fidelity(monkeypatch: pytest.MonkeyPatch) -> None:
-    package = types.ModuleType("torch_fidelity")
-    submodule = types.ModuleType("torch_fidelity.feature_extractor_inceptionv3")
-    submodule.FeatureExtractorInceptionV3 = StandIn  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torch_fidelity", package)
-    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", submodule)
-
-
-@pytest.mark.usefixtures("fake_torch_fidelity")
-def test_inception_builder_passes_the_local_weights(tmp_path: Path) -> None:
-    weights = tmp_path / "inception.pth"
-    weights.write_bytes(b"stand-in")
-    extractor = inception_feature_extractor(str(weights))
-    network = extractor.network
-    assert isinstance(network, StandIn)
-    assert network.name == "inception-v3-compat"
-    assert network.features_list == ["2048"]
-    assert network.kwargs == {"feature_extractor_weights_path": str(weights)}
-    assert not extractor.training
-    assert not any(p.requires_grad for p in extractor.parameters())
-    gray = torch.tensor([-1.0, 0.0, 1.0, 2.0]).reshape(1, 1, 2, 2)
-    features = extractor(gray)
-    assert features.shape == (1, 3)
-    assert network.received is not None and network.received.dtype == torch.uint8
-    assert network.received.shape == (1, 3, 2, 2)
-    assert network.received[0, :, 0, 0].tolist() == [0, 0, 0]
-    assert network.received[0, :, 1, 1].tolist() == [255, 255, 255]
-    assert network.received[0, 0].flatten().tolist() == [0, 128, 255, 255]
-    fid = FID(extractor)
-    fid.update(torch.rand(4, 3, 5, 5) * 2 - 1, real=True)
-    assert fid.num_features == 3
-    with pytest.raises(ValueError, match="1 or 3 channels"):
-        extractor(torch.zeros(1, 2, 4, 4))
-
-
-@pytest.mark.usefixtures("fake_torch_fidelity")
-def test_inception_builder_missing_weights(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"missing\.pth.*nothing is downloaded"):
-        inception_feature_extractor(str(tmp_path / "missing.pth"))
-
-
-def test_inception_builder_without_torch_fidelity(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setitem(sys.modules, "torch_fidelity", None)
-    with pytest.raises(ImportError, match=r"pip install torch-fidelity"):
-        inception_feature_extractor(str(tmp_path / "inception.pth"))
 
 
 def test_bf16_features_accumulate_in_float64() -> None:
