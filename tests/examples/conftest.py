@@ -16,7 +16,7 @@ TINY = [
     "--backbone", "autogan", "--resolution", "32", "--latent-dim", "8", "--width", "8",
     "--decoder-width", "8", "--batch-size", "8", "--prior-batch-size", "8",
     "--queue-size", "32", "--eval-samples", "32", "--threads", "1", "--quiet",
-    "--feature-network", "none",
+    "--feature-network", "none", "--device", "cpu",  # CPU-deterministic on a GPU machine too
 ]  # fmt: skip
 
 

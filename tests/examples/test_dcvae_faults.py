@@ -345,7 +345,8 @@ def test_the_program_prints_one_line_and_exits_1(tiny_args: list[str], tmp_path:
 def test_the_first_log_line_names_the_device(
     tiny_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main([*tiny_args, "--mode", "vae", "--steps", "1", "--out", str(tmp_path / "run")])
+    out = str(tmp_path / "run")
+    main([*tiny_args, "--mode", "vae", "--steps", "1", "--device", "auto", "--out", out])
     first = capsys.readouterr().out.splitlines()[0]
     if torch.cuda.is_available():
         assert first.startswith("device: cuda:0 (") and "--device auto: a GPU is available" in first
