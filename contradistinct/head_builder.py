@@ -93,7 +93,9 @@ def candidate_layers(module: nn.Module, *inputs: Any, **kwargs: Any) -> list[Lay
     ]
 
 
-def build_heads(critic: Critic, *inputs: Any, dim: int = 16, **kwargs: Any) -> dict[str, nn.Module]:
+def build_heads(
+    critic: Critic, *inputs: Any, dim: int = 16, reduced_channels: int = 1, **kwargs: Any
+) -> dict[str, nn.Module]:
     r"""One contrastive head per feature layer of ``critic``, sized by one example batch.
 
     A ``(B, C, H, W)`` map gets a :class:`~contradistinct.DeepSupervisionHead` (DC-VAE §4.2:
@@ -109,6 +111,8 @@ def build_heads(critic: Critic, *inputs: Any, dim: int = 16, **kwargs: Any) -> d
         critic: the :class:`~contradistinct.Critic` whose ``features`` need heads.
         inputs: the example batch (and any further positional arguments of ``forward``).
         dim: the embedding size ``D`` of every head (16 in the paper).
+        reduced_channels: the channels ``r`` a deep-supervision head reduces a map to (1 in
+            the authors' code; more keep more of a small map).
         kwargs: keyword arguments of the discriminator's ``forward``.
 
     Returns:
@@ -144,7 +148,9 @@ def build_heads(critic: Critic, *inputs: Any, dim: int = 16, **kwargs: Any) -> d
     for name, feature in features.items():
         shape = tuple(feature.shape)
         if feature.ndim == 4:
-            head: nn.Module = DeepSupervisionHead(shape[1], dim, spatial_size=shape[2:])
+            head: nn.Module = DeepSupervisionHead(
+                shape[1], dim, reduced_channels, spatial_size=shape[2:]
+            )
         elif feature.ndim == 2:
             head = ProjectionHead(shape[1], dim)
         else:

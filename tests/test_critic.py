@@ -235,11 +235,11 @@ def test_build_heads_sizes_each_head_from_the_example() -> None:
     critic = cd.Critic(
         ConvDiscriminator(), logit=lambda out: out[0], features=["trunk.2", "trunk.3"]
     )
-    heads = cd.build_heads(critic, torch.randn(2, 3, 8, 8), dim=12)
+    heads = cd.build_heads(critic, torch.randn(2, 3, 8, 8), dim=12, reduced_channels=3)
     assert list(heads) == ["trunk.2", "trunk.3"]
     spatial, vector = heads["trunk.2"], heads["trunk.3"]
     assert isinstance(spatial, cd.DeepSupervisionHead) and spatial.spatial_size == (4, 4)
-    assert (spatial.in_channels, spatial.dim) == (8, 12)
+    assert (spatial.in_channels, spatial.dim, spatial.reduced_channels) == (8, 12, 3)
     assert isinstance(vector, cd.ProjectionHead) and (vector.in_features, vector.dim) == (128, 12)
     out = critic(torch.randn(3, 3, 8, 8))
     assert all(heads[n](f).shape == (3, 12) for n, f in out.features.items())
