@@ -120,7 +120,7 @@ class Critic(nn.Module):
                 f"got {type(logit).__name__}"
             )
         self.discriminator = discriminator
-        #: The contrasted layer names, as given: the keys of :attr:`CriticOutput.features`.
+        #: The contrasted layer names as given, which key :attr:`CriticOutput.features`.
         self.features: tuple[str, ...] = tuple(features)
         #: The logit layer's name, the function that reads the logits, or ``None``.
         self.logit = logit

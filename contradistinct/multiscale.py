@@ -34,7 +34,7 @@ class MultiScaleOutput(NamedTuple):
     :math:`N_l` valid negatives of scale :math:`l` and the positive; 1 while its queue is empty
     (loss :math:`\log 1 = 0`, accuracy a trivial 1)."""
     chance_level: Tensor
-    """Mean chance level over the active scales: the number to read ``accuracy`` against."""
+    """Mean chance level over the active scales, the number to read ``accuracy`` against."""
 
 
 class MultiScaleContrastive(nn.Module):
@@ -265,7 +265,8 @@ class MultiScaleContrastive(nn.Module):
     def update(self, momentum: float | None = None) -> None:
         """Move the momentum copy of the heads towards the online heads (``key_momentum``).
 
-        Call it once per training step, after the optimiser step of the heads, next to the
+        Call it once per iteration, after the iteration's last optimiser step of the heads or
+        the discriminator (the discriminator step, when it has its own), next to the
         discriminator's :meth:`MomentumEncoder.update <contradistinct.MomentumEncoder.update>`.
         Without ``key_momentum`` the keys go through the online heads and there is nothing to
         move: the call does nothing.
