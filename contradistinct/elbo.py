@@ -6,10 +6,12 @@ from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
+from contradistinct._chance import chance_level
 from contradistinct._checks import check_choice, check_non_negative, check_same_batch
 from contradistinct._reduction import check_reduction
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.reconstruction import RECONSTRUCTION_KINDS, reconstruction_loss
+from contradistinct.instance import InstanceLoss
 
 
 class IELBOOutput(NamedTuple):
@@ -23,6 +25,18 @@ class IELBOOutput(NamedTuple):
     """The KL term before weighting, reduced over the batch as ``kl_reduction`` says."""
     accuracy: Tensor
     """Top-1 contrastive accuracy, as the contrastive module returned it."""
+    losses: dict[str, Tensor]
+    """Per-scale instance losses of a :class:`~contradistinct.MultiScaleContrastive`, unweighted;
+    empty for a single :class:`~contradistinct.InstanceLoss` (its loss is ``instance``)."""
+    accuracies: dict[str, Tensor]
+    """Per-scale top-1 accuracies, like ``losses``."""
+    chance_levels: dict[str, Tensor]
+    """Per-scale chance levels ``1 / (1 + valid negatives)``, like ``losses``."""
+    chance_level: Tensor | None
+    r"""The top-1 accuracy of guessing, :math:`1 / (1 + N)` with :math:`N` the valid negatives a
+    query met (averaged over the active scales): read ``accuracy`` against it. 1 on an empty
+    queue, where the loss is :math:`\log 1 = 0` and the accuracy a trivial 1. ``None`` when
+    the contrastive module is neither an ``InstanceLoss`` nor reports a ``chance_level``."""
 
 
 class ELBOOutput(NamedTuple):
@@ -72,6 +86,10 @@ class IELBO(nn.Module):
         >>> out = ielbo(q, k, torch.zeros(8, 32), torch.zeros(8, 32))
         >>> out.kl
         tensor(0.)
+        >>> out.accuracy, out.chance_level  # an empty queue: the positive is the only candidate
+        (tensor(1.), tensor(1.))
+        >>> ielbo(q, k, torch.zeros(8, 32), torch.zeros(8, 32)).chance_level  # 8 negatives
+        tensor(0.1111)
         >>> torch.equal(out.loss, out.instance)
         True
     """
@@ -100,6 +118,9 @@ class IELBO(nn.Module):
             logvar: ``(B, Z)`` posterior log-variances.
         """
         kl = gaussian_kl(mu, logvar, reduction=self.kl_reduction)
+        chance = None
+        if isinstance(self.instance_loss, InstanceLoss) and isinstance(query, Tensor):
+            chance = chance_level(self.instance_loss, query.shape[0])  # before it enqueues
         out = self.instance_loss(query, key, **kwargs)
         instance, accuracy = _loss_and_accuracy(out, self.instance_loss)
         if self.kl_reduction == "none" and instance.shape != kl.shape:
@@ -108,7 +129,16 @@ class IELBO(nn.Module):
                 f"per-sample KL {tuple(kl.shape)} (e.g. InstanceLoss(reduction='none')), got "
                 f"instance loss of shape {tuple(instance.shape)}"
             )
-        return IELBOOutput(instance + self.kl_weight * kl, instance, kl, accuracy)
+        return IELBOOutput(
+            loss=instance + self.kl_weight * kl,
+            instance=instance,
+            kl=kl,
+            accuracy=accuracy,
+            losses=dict(getattr(out, "losses", {})),
+            accuracies=dict(getattr(out, "accuracies", {})),
+            chance_levels=dict(getattr(out, "chance_levels", {})),
+            chance_level=getattr(out, "chance_level", chance),
+        )
 
     def extra_repr(self) -> str:
         return f"kl_weight={self.kl_weight}, kl_reduction={self.kl_reduction!r}"

@@ -8,6 +8,7 @@ from typing import NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
+from contradistinct._chance import chance_level
 from contradistinct._checks import check_non_negative, check_positive_int
 from contradistinct.heads import LocalPatchHead
 from contradistinct.instance import InstanceLoss
@@ -28,6 +29,12 @@ class MultiScaleOutput(NamedTuple):
     """The weight :math:`w_l(t)` each scale received at this step; 0 before its start step."""
     accuracy: Tensor
     """Mean top-1 accuracy over the scales active at this step (0 when none is yet)."""
+    chance_levels: dict[str, Tensor]
+    r"""Per-scale chance level :math:`1 / (1 + N_l)`, the accuracy of guessing among the
+    :math:`N_l` valid negatives of scale :math:`l` and the positive; 1 while its queue is empty
+    (loss :math:`\log 1 = 0`, accuracy a trivial 1)."""
+    chance_level: Tensor
+    """Mean chance level over the active scales, the number to read ``accuracy`` against."""
 
 
 class MultiScaleContrastive(nn.Module):
@@ -73,6 +80,13 @@ class MultiScaleContrastive(nn.Module):
     locations either way. Put the parameters that require a gradient (the heads, and learnable
     temperatures) in the optimiser that minimises this loss; in the authors' code that is the
     discriminator's trunk together with the encoder and decoder.
+
+    Each result reports the chance level :math:`1 / (1 + N_l)` of every scale beside its
+    accuracy, :math:`N_l` the valid negatives its queries met: an empty queue (the first step
+    with ``queue_init="empty"``) gives loss 0, accuracy 1 and chance level 1, so a log reads
+    "top-1 1.00 (chance 1.00)". The module holds the heads, their momentum copy and the queues:
+    move it to the device with the networks (``contrast.to(device)``); features on another
+    device are refused with that fix.
 
     Args:
         heads: layer name → head, in the order the scales are reported.
@@ -219,6 +233,7 @@ class MultiScaleContrastive(nn.Module):
         """
         _check_features(queries, "queries", self.names)
         _check_features(keys, "keys", self.names)
+        self._check_device(queries, keys)
         active = self._start_steps <= self._check_step(step)
         num_active = active.sum().clamp(min=1)
         if self.weights is None:
@@ -229,9 +244,10 @@ class MultiScaleContrastive(nn.Module):
             self._heads if self.key_heads is None else cast(nn.ModuleList, self.key_heads.module)
         )
         scales = zip(self.names, self._heads, key_heads, self._instance_losses, strict=True)
-        outputs = []
+        outputs, chances = [], []
         for name, head, key_head, criterion in scales:
             query, key = _embed(name, head, key_head, queries[name], keys[name])
+            chances.append(chance_level(criterion, query.shape[0]))  # before it enqueues
             outputs.append(criterion(query, key, enqueue=enqueue))
         losses = torch.stack([out.loss for out in outputs])
         accuracies = torch.stack([out.accuracy for out in outputs])
@@ -241,13 +257,16 @@ class MultiScaleContrastive(nn.Module):
             accuracies={name: out.accuracy for name, out in zip(self.names, outputs, strict=True)},
             weights=dict(zip(self.names, weight.unbind(), strict=True)),
             accuracy=(active * accuracies).sum() / num_active,
+            chance_levels=dict(zip(self.names, chances, strict=True)),
+            chance_level=(active * torch.stack(chances)).sum() / num_active,
         )
 
     @torch.no_grad()
     def update(self, momentum: float | None = None) -> None:
         """Move the momentum copy of the heads towards the online heads (``key_momentum``).
 
-        Call it once per training step, after the optimiser step of the heads, next to the
+        Call it once per iteration, after the iteration's last optimiser step of the heads or
+        the discriminator (the discriminator step, when it has its own), next to the
         discriminator's :meth:`MomentumEncoder.update <contradistinct.MomentumEncoder.update>`.
         Without ``key_momentum`` the keys go through the online heads and there is nothing to
         move: the call does nothing.
@@ -257,6 +276,18 @@ class MultiScaleContrastive(nn.Module):
         """
         if self.key_heads is not None:
             self.key_heads.update(momentum)
+
+    def _check_device(self, queries: Mapping[str, Tensor], keys: Mapping[str, Tensor]) -> None:
+        # Metadata only (no sync): a module left behind names its fix, not a kernel's dtype.
+        here = self._start_steps.device
+        for role, features in (("queries", queries), ("keys", keys)):
+            for name in self.names:
+                if isinstance(features[name], Tensor) and features[name].device != here:
+                    raise ValueError(
+                        f"{role}[{name!r}] is on {features[name].device} but the "
+                        f"MultiScaleContrastive is on {here}: move it with the networks, "
+                        f"contrast.to(device) (its heads, their momentum copy and the queues)"
+                    )
 
     def _check_step(self, step: object) -> int | Tensor:
         if step is None:

@@ -34,6 +34,7 @@ NOT_LOSS_MODULES = {
     "ProjectionHead": "a head: features to an embedding",
     "DeepSupervisionHead": "a head: features to an embedding",
     "LocalPatchHead": "a head: features to embeddings at sampled locations",
+    "Critic": "an adapter: runs a discriminator once, returns its logits and tapped features",
 }
 
 #: Public methods of loss modules that do not compute a loss.
