@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from torch.distributions import Independent, Normal
 
 import contradistinct as cd
-from contradistinct import _posterior
 from contradistinct.posterior import Posterior, as_posterior, describe
 
 
@@ -129,11 +128,6 @@ def test_describe_nests() -> None:
         "list of 2 [Tensor of shape (1,) and dtype torch.float32, tuple of 3 [int, NoneType, "
         "str 'key']]"
     )
-
-
-def test_one_implementation_behind_the_public_and_the_old_private_names() -> None:
-    assert cd.as_posterior is as_posterior is _posterior.as_posterior
-    assert _posterior.describe is describe
 
 
 def test_a_loss_that_calls_the_encoder_itself_accepts_a_normal() -> None:

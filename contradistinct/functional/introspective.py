@@ -29,11 +29,11 @@ from contradistinct._checks import (
     check_same_batch,
     check_same_shape,
 )
-from contradistinct._posterior import as_posterior, describe
 from contradistinct._precision import as_float32
 from contradistinct._reduction import check_reduction, reduce
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.reconstruction import RECONSTRUCTION_KINDS, reconstruction_loss
+from contradistinct.posterior import as_posterior, describe
 
 
 class ReencodedBatch(NamedTuple):

@@ -9,10 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from contradistinct._checks import check_floating
-from contradistinct._posterior import as_posterior
 from contradistinct.functional.gaussian import reparameterize
 from contradistinct.functional.introspective import ReencodedBatch
 from contradistinct.introspective.soft_intro_vae import SoftIntroVAELoss
+from contradistinct.posterior import as_posterior
 
 
 class SoftIntroStep(NamedTuple):

@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from contradistinct._posterior import describe
+from contradistinct.posterior import describe
 
 
 def frozen_call(module: nn.Module, *args: Tensor) -> Any:

@@ -8,11 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from contradistinct._checks import check_floating, check_non_negative, check_positive
-from contradistinct._posterior import as_posterior
 from contradistinct.functional.gaussian import gaussian_kl
 from contradistinct.functional.pga import latent_reconstruction_loss
 from contradistinct.functional.reconstruction import reconstruction_loss
 from contradistinct.pga._routing import frozen_call
+from contradistinct.posterior import as_posterior
 
 
 class VPGATerms(NamedTuple):
@@ -124,8 +124,8 @@ class VPGALoss(nn.Module):
 
         noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         z = mu_data + torch.exp(0.5 * logvar) * noise
-        z_hat, _ = frozen_call(encoder, decoder(mu_data))
-        z_rec, _ = frozen_call(encoder, decoder(z))
+        z_hat, _ = as_posterior(frozen_call(encoder, decoder(mu_data)), "encoder(decoder(mu))")
+        z_rec, _ = as_posterior(frozen_call(encoder, decoder(z)), "encoder(decoder(z))")
         return VPGATerms(
             reconstruction=0.5 * reconstruction_loss(x_rec, x),
             latent_prior=latent_reconstruction_loss(prior_mu, z_prior),
