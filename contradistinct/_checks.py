@@ -67,7 +67,9 @@ def _check_number(value: object, name: str) -> float:
 def check_positive(value: float, name: str) -> float:
     """A finite number > 0: an infinite weight, scale or temperature is never meant."""
     number = _check_number(value, name)
-    if not (number > 0 and math.isfinite(number)):
+    # Comparisons rather than math.isfinite, which torch.compile cannot trace on a symbolic
+    # float; NaN fails every comparison.
+    if not 0 < number < math.inf:
         raise ValueError(f"{name} must be positive and finite, got {value}")
     return number
 
@@ -75,7 +77,7 @@ def check_positive(value: float, name: str) -> float:
 def check_non_negative(value: float, name: str) -> float:
     """A finite number >= 0 (a weight that may switch its term off)."""
     number = _check_number(value, name)
-    if not (number >= 0 and math.isfinite(number)):
+    if not 0 <= number < math.inf:
         raise ValueError(f"{name} must be non-negative and finite, got {value}")
     return number
 

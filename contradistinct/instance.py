@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contradistinct._checks import check_positive, check_positive_int, check_rank
+from contradistinct._checks import (
+    check_positive,
+    check_positive_int,
+    check_rank,
+    check_same_device,
+)
 from contradistinct._precision import as_float32
 from contradistinct._reduction import check_reduction, reduce
 from contradistinct.distributed import gather_across_ranks, is_distributed
@@ -49,10 +54,20 @@ class InstanceLoss(nn.Module):
     so the queues stay identical; with ``in_batch_negatives`` the other ranks' keys are also
     negatives, so the loss equals the single-process loss on the concatenated batch.
 
+    The ``state_dict`` holds the queue, the learnable :math:`\log\tau` if any, and the
+    temperature setting (``_extra_state``: the fixed :math:`\tau`, or that it is learnable).
+    Loading a state saved with another fixed temperature, or a learnable one into a fixed
+    one (and the reverse), is a ``ValueError`` naming both values, not a silent change of
+    :math:`\tau`. A non-finite key never enters the queue as a negative
+    (:class:`~contradistinct.NegativeQueue`); the loss of the batch that holds it is
+    non-finite, as PyTorch propagates NaN. On the ``meta`` device (``.to("meta")``) the call
+    infers shapes.
+
     Args:
         dim: embedding size ``D`` (16 in the paper).
         queue_size: number of queued negatives ``K`` (8192 in the paper).
-        temperature: :math:`\tau` (0.07 in the paper), or its initial value if learnable.
+        temperature: :math:`\tau` (0.07 in the paper), finite and positive, or its initial value
+            if learnable.
         learnable_temperature: learn :math:`\log\tau`, clamped to
             ``[min_temperature, max_temperature]``.
         in_batch_negatives: also use the other keys of the batch as negatives.
@@ -80,6 +95,9 @@ class InstanceLoss(nn.Module):
         8
     """
 
+    # Version 2 stores the temperature setting in the state (``_extra_state``).
+    _version = 2
+
     def __init__(
         self,
         dim: int = 16,
@@ -102,6 +120,11 @@ class InstanceLoss(nn.Module):
         self.learnable_temperature = bool(learnable_temperature)
         self.min_temperature = check_positive(min_temperature, "min_temperature")
         self.max_temperature = check_positive(max_temperature, "max_temperature")
+        if self.min_temperature > self.max_temperature:
+            raise ValueError(
+                f"min_temperature must not exceed max_temperature, got {min_temperature} > "
+                f"{max_temperature}"
+            )
         if self.learnable_temperature:
             if not min_temperature <= temperature <= max_temperature:
                 raise ValueError(
@@ -138,6 +161,12 @@ class InstanceLoss(nn.Module):
                 f"query and key must both have shape (B, {self.dim}), got query "
                 f"{tuple(query.shape)} and key {tuple(key.shape)}"
             )
+        check_same_device(query, "query", key, "key")
+        if query.device != self.queue.keys.device:
+            raise ValueError(
+                f"query is on {query.device} but this InstanceLoss (its queue) is on "
+                f"{self.queue.keys.device}: move the module with .to({str(query.device)!r})"
+            )
         key = F.normalize(as_float32(key.detach()), dim=1)
         distributed = is_distributed()
         # A collective only when this call needs other ranks' keys: a rank-local call
@@ -163,6 +192,60 @@ class InstanceLoss(nn.Module):
         if enqueue:
             self.queue.enqueue(all_keys, gather=False)
         return InstanceOutput(loss, accuracy)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """The temperature setting, saved so that loading can refuse another one."""
+        fixed = None if self.learnable_temperature else self.fixed_temperature
+        return {"learnable_temperature": self.learnable_temperature, "temperature": fixed}
+
+    def set_extra_state(self, state: Any) -> None:
+        # _load_from_state_dict has compared the setting already; there is nothing to adopt.
+        pass
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        key = prefix + "_extra_state"
+        if key in state_dict:
+            self._check_temperature_setting(state_dict[key], prefix)
+        else:
+            # Saved before the setting was stored (version 1): nothing to compare against.
+            state_dict[key] = self.get_extra_state()
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def _check_temperature_setting(self, saved: Any, prefix: str) -> None:
+        where = f"the InstanceLoss state at {prefix[:-1]!r}" if prefix else "the InstanceLoss state"
+
+        def describe(setting: dict[str, Any]) -> str:
+            if setting["learnable_temperature"]:
+                return "a learnable temperature"
+            return f"temperature={setting['temperature']}"
+
+        if not (
+            isinstance(saved, dict)
+            and isinstance(saved.get("learnable_temperature"), bool)
+            and (saved["learnable_temperature"] or isinstance(saved.get("temperature"), float))
+        ):
+            raise ValueError(f"{where} holds an unreadable temperature setting: {saved!r}")
+        mine = self.get_extra_state()
+        same = saved["learnable_temperature"] == mine["learnable_temperature"] and (
+            mine["learnable_temperature"]
+            or math.isclose(saved["temperature"], mine["temperature"], rel_tol=1e-6)
+        )
+        if not same:
+            raise ValueError(
+                f"{where} was saved with {describe(saved)} but this InstanceLoss has "
+                f"{describe(mine)}: build it with the saved setting to load this state"
+            )
 
     def extra_repr(self) -> str:
         kind = "learnable" if self.learnable_temperature else "fixed"
