@@ -54,14 +54,14 @@ class InstanceLoss(nn.Module):
     so the queues stay identical; with ``in_batch_negatives`` the other ranks' keys are also
     negatives, so the loss equals the single-process loss on the concatenated batch.
 
-    The ``state_dict`` holds the queue, the learnable :math:`\log\tau` if any, and the
-    temperature setting (``_extra_state``: the fixed :math:`\tau`, or that it is learnable).
-    Loading a state saved with another fixed temperature, or a learnable one into a fixed
-    one (and the reverse), is a ``ValueError`` naming both values, not a silent change of
-    :math:`\tau`. A non-finite key never enters the queue as a negative
-    (:class:`~contradistinct.NegativeQueue`); the loss of the batch that holds it is
-    non-finite, as PyTorch propagates NaN. On the ``meta`` device (``.to("meta")``) the call
-    infers shapes.
+    The ``state_dict`` holds the queue, the learnable :math:`\log\tau` if any, and a record of
+    the temperature setting (the buffer ``fixed_temperature``: :math:`\tau`, or NaN when it is
+    learnable). Loading a state saved with another fixed temperature, or a learnable one into
+    a fixed one (and the reverse), is a ``ValueError`` naming both, not a silent change of
+    :math:`\tau`; a state saved without the record loads unchecked. A non-finite key never
+    enters the queue as a negative (:class:`~contradistinct.NegativeQueue`); the loss of the
+    batch that holds it is non-finite, as PyTorch propagates NaN. On the ``meta`` device
+    (``.to("meta")``) the call infers shapes.
 
     Args:
         dim: embedding size ``D`` (16 in the paper).
@@ -95,8 +95,10 @@ class InstanceLoss(nn.Module):
         8
     """
 
-    # Version 2 stores the temperature setting in the state (``_extra_state``).
+    # Version 2 records the temperature setting in the state (``fixed_temperature``).
     _version = 2
+
+    fixed_temperature: Tensor
 
     def __init__(
         self,
@@ -133,7 +135,10 @@ class InstanceLoss(nn.Module):
                 )
             self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         else:
-            self.fixed_temperature = float(temperature)
+            self._fixed_temperature = float(temperature)
+        # A record of the setting for the state_dict (NaN: learnable); the math reads the float.
+        record = math.nan if self.learnable_temperature else float(temperature)
+        self.register_buffer("fixed_temperature", torch.tensor(record))
 
     @property
     def temperature(self) -> float | Tensor:
@@ -141,7 +146,7 @@ class InstanceLoss(nn.Module):
         if self.learnable_temperature:
             low, high = math.log(self.min_temperature), math.log(self.max_temperature)
             return self.log_temperature.clamp(low, high).exp()
-        return self.fixed_temperature
+        return self._fixed_temperature
 
     def forward(self, query: Tensor, key: Tensor, *, enqueue: bool = True) -> InstanceOutput:
         """Loss of ``query`` against its ``key`` and the queued negatives, then enqueue the keys.
@@ -193,15 +198,6 @@ class InstanceLoss(nn.Module):
             self.queue.enqueue(all_keys, gather=False)
         return InstanceOutput(loss, accuracy)
 
-    def get_extra_state(self) -> dict[str, Any]:
-        """The temperature setting, saved so that loading can refuse another one."""
-        fixed = None if self.learnable_temperature else self.fixed_temperature
-        return {"learnable_temperature": self.learnable_temperature, "temperature": fixed}
-
-    def set_extra_state(self, state: Any) -> None:
-        # _load_from_state_dict has compared the setting already; there is nothing to adopt.
-        pass
-
     def _load_from_state_dict(
         self,
         state_dict: dict[str, Any],
@@ -212,40 +208,36 @@ class InstanceLoss(nn.Module):
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
-        key = prefix + "_extra_state"
-        if key in state_dict:
-            self._check_temperature_setting(state_dict[key], prefix)
-        else:
-            # Saved before the setting was stored (version 1): nothing to compare against.
-            state_dict[key] = self.get_extra_state()
+        key = prefix + "fixed_temperature"
+        saved = state_dict.get(key)
+        if saved is not None:
+            self._check_saved_temperature(saved, prefix)
+        # The record is this module's own setting (equal, or absent from a state saved before
+        # it existed); copying the saved one would carry its rounding into the next save.
+        state_dict[key] = self.fixed_temperature
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
 
-    def _check_temperature_setting(self, saved: Any, prefix: str) -> None:
-        where = f"the InstanceLoss state at {prefix[:-1]!r}" if prefix else "the InstanceLoss state"
-
-        def describe(setting: dict[str, Any]) -> str:
-            if setting["learnable_temperature"]:
-                return "a learnable temperature"
-            return f"temperature={setting['temperature']}"
-
-        if not (
-            isinstance(saved, dict)
-            and isinstance(saved.get("learnable_temperature"), bool)
-            and (saved["learnable_temperature"] or isinstance(saved.get("temperature"), float))
-        ):
-            raise ValueError(f"{where} holds an unreadable temperature setting: {saved!r}")
-        mine = self.get_extra_state()
-        same = saved["learnable_temperature"] == mine["learnable_temperature"] and (
-            mine["learnable_temperature"]
-            or math.isclose(saved["temperature"], mine["temperature"], rel_tol=1e-6)
-        )
-        if not same:
+    def _check_saved_temperature(self, saved: object, prefix: str) -> None:
+        where = "the InstanceLoss state" + (f" at {prefix[:-1]!r}" if prefix else "")
+        if not (isinstance(saved, Tensor) and saved.is_floating_point() and saved.numel() == 1):
             raise ValueError(
-                f"{where} was saved with {describe(saved)} but this InstanceLoss has "
-                f"{describe(mine)}: build it with the saved setting to load this state"
+                f"{where}: fixed_temperature must be a floating scalar tensor, got {saved!r}"
             )
+        # Compared in the saved dtype, so a state saved after .half() matches its own tau.
+        mine = self.fixed_temperature.to(saved.dtype).cpu()
+        saved = saved.detach().reshape(()).cpu()
+        if bool(saved.isnan()) == bool(mine.isnan()) and (saved.isnan() | (saved == mine)).item():
+            return
+
+        def describe(value: Tensor) -> str:
+            return "a learnable temperature" if value.isnan() else f"temperature={value.item():g}"
+
+        raise ValueError(
+            f"{where} was saved with {describe(saved)} but this InstanceLoss has "
+            f"{describe(mine)}: build it with the saved setting to load this state"
+        )
 
     def extra_repr(self) -> str:
         kind = "learnable" if self.learnable_temperature else "fixed"

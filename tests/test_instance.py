@@ -53,7 +53,7 @@ def test_returns_a_named_output_and_keeps_no_accuracy_state():
         "queue.ptr",
         "queue.count",
         "queue.finite",
-        "_extra_state",
+        "fixed_temperature",
     }
 
 
@@ -190,8 +190,19 @@ def test_the_same_temperature_loads_and_old_states_without_it_still_load():
     b = InstanceLoss(dim=4, queue_size=8, temperature=0.5)
     b.load_state_dict(a.state_dict())
     assert torch.equal(b.queue.keys, a.queue.keys)
-    old = {k: v for k, v in a.state_dict().items() if k != "_extra_state"}
+    old = {k: v for k, v in a.state_dict().items() if k != "fixed_temperature"}
     InstanceLoss(dim=4, queue_size=8, temperature=0.07).load_state_dict(old)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_a_state_saved_in_another_dtype_matches_its_own_temperature(dtype):
+    saved = InstanceLoss(dim=4, queue_size=8, temperature=0.07).to(dtype).state_dict()
+    loading = InstanceLoss(dim=4, queue_size=8, temperature=0.07)
+    loading.load_state_dict(saved)
+    again = InstanceLoss(dim=4, queue_size=8, temperature=0.07)
+    again.load_state_dict(loading.state_dict())  # the record did not take the saved rounding
+    with pytest.raises(ValueError, match="temperature=0.5"):
+        InstanceLoss(dim=4, queue_size=8, temperature=0.5).load_state_dict(saved)
 
 
 def test_a_nan_key_poisons_only_its_own_batch():
