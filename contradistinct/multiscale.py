@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple, cast
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -74,6 +76,13 @@ class MultiScaleContrastive(nn.Module):
     temperatures) in the optimiser that minimises this loss; in the authors' code that is the
     discriminator's trunk together with the encoder and decoder.
 
+    The ``state_dict`` keys every scale by its layer name (``_heads.block1.…``,
+    ``_instance_losses.block1.queue.keys``; a ``.`` in a layer name is written ``:``, since
+    module names cannot hold dots), so a state loads into the scales of the same names whatever
+    their order. Loading a state whose layer names differ from the module's, or one saved by
+    contradistinct 0.1.0 (which keyed scales by position, so it cannot say which head is
+    which), is a ``ValueError`` naming the layers on both sides, also under ``strict=False``.
+
     Args:
         heads: layer name → head, in the order the scales are reported.
         queue_size: negatives per scale (8192 in the paper).
@@ -117,6 +126,9 @@ class MultiScaleContrastive(nn.Module):
         >>> contrast.update()  # after the optimiser step, with the discriminator's copy
     """
 
+    # Version 2 keys the scales' state by layer name; version 1 (0.1.0) keyed it by position.
+    _version = 2
+
     _start_steps: Tensor
     _weights: Tensor
 
@@ -155,8 +167,9 @@ class MultiScaleContrastive(nn.Module):
         self.register_buffer("_start_steps", torch.tensor(starts), persistent=False)
         explicit = [1.0] * len(self.names) if self.weights is None else list(self.weights.values())
         self.register_buffer("_weights", torch.tensor(explicit), persistent=False)
-        # A ModuleList rather than a ModuleDict: layer names contain dots ("blocks.2").
-        self._heads = nn.ModuleList(heads.values())
+        # Keyed by layer name, so a state cannot land on another scale; module names cannot
+        # hold the dots of layer names ("blocks.2"), hence _state_key.
+        self._heads = nn.ModuleDict({_state_key(name): head for name, head in heads.items()})
         self.key_heads: MomentumEncoder | None = None
         if key_momentum is not None:
             lazy = [
@@ -172,27 +185,29 @@ class MultiScaleContrastive(nn.Module):
                     "are lazy (give a DeepSupervisionHead its spatial_size)"
                 )
             self.key_heads = MomentumEncoder(self._heads, momentum=key_momentum)
-        self._instance_losses = nn.ModuleList(
-            InstanceLoss(
-                _head_dim(name, head, dim),
-                queue_size,
-                temperature,
-                learnable_temperature,
-                in_batch_negatives,
-                queue_init=queue_init,
-            )
-            for name, head in heads.items()
+        self._instance_losses = nn.ModuleDict(
+            {
+                _state_key(name): InstanceLoss(
+                    _head_dim(name, head, dim),
+                    queue_size,
+                    temperature,
+                    learnable_temperature,
+                    in_batch_negatives,
+                    queue_init=queue_init,
+                )
+                for name, head in heads.items()
+            }
         )
 
     @property
     def heads(self) -> dict[str, nn.Module]:
         """Layer name → head."""
-        return dict(zip(self.names, self._heads, strict=True))
+        return dict(zip(self.names, self._heads.values(), strict=True))
 
     @property
     def instance_losses(self) -> dict[str, InstanceLoss]:
         """Layer name → the :class:`InstanceLoss` (queue, temperature) of that scale."""
-        return dict(zip(self.names, self._instance_losses, strict=True))  # type: ignore[arg-type]
+        return dict(zip(self.names, self._instance_losses.values(), strict=True))  # type: ignore[arg-type]
 
     def forward(
         self,
@@ -226,13 +241,21 @@ class MultiScaleContrastive(nn.Module):
         else:
             weight = active * self._weights
         key_heads = (
-            self._heads if self.key_heads is None else cast(nn.ModuleList, self.key_heads.module)
+            self._heads if self.key_heads is None else cast(nn.ModuleDict, self.key_heads.module)
         )
-        scales = zip(self.names, self._heads, key_heads, self._instance_losses, strict=True)
+        scales = zip(
+            self.names,
+            self._heads.values(),
+            key_heads.values(),
+            self._instance_losses.values(),
+            strict=True,
+        )
         outputs = []
         for name, head, key_head, criterion in scales:
             query, key = _embed(name, head, key_head, queries[name], keys[name])
-            outputs.append(criterion(query, key, enqueue=enqueue))
+            pair = f"the embeddings of queries[{name!r}] and keys[{name!r}] (layer {name!r})"
+            with _naming(f"{pair} do not make an InfoNCE pair"):
+                outputs.append(criterion(query, key, enqueue=enqueue))
         losses = torch.stack([out.loss for out in outputs])
         accuracies = torch.stack([out.accuracy for out in outputs])
         return MultiScaleOutput(
@@ -280,6 +303,42 @@ class MultiScaleContrastive(nn.Module):
             raise ValueError(f"step must be non-negative, got {step}")
         return step
 
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        where = "the MultiScaleContrastive state" + (f" at {prefix[:-1]!r}" if prefix else "")
+        version = local_metadata.get("version")
+        if version is not None and version < 2:
+            raise ValueError(
+                f"{where} was saved by contradistinct 0.1.0, which keyed the scales by position "
+                "(_heads.0, _heads.1, ...): it cannot say which head and queue belong to which of "
+                f"the layers {list(self.names)}, so it is not loaded"
+            )
+        mine = {_state_key(name) for name in self.names}
+        for container in ("_heads.", "_instance_losses.", "key_heads.module."):
+            start = prefix + container
+            saved = {
+                key[len(start) :].split(".", 1)[0] for key in state_dict if key.startswith(start)
+            }
+            if saved and saved != mine:
+                raise ValueError(
+                    f"{where} holds the scales {sorted(map(_layer_name, saved))} but this module "
+                    f"has {sorted(self.names)}: a scale's head, queue and temperature load only "
+                    f"into the layer of the same name (missing here: "
+                    f"{sorted(map(_layer_name, saved - mine))}; not in the state: "
+                    f"{sorted(map(_layer_name, mine - saved))})"
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def extra_repr(self) -> str:
         parts = [f"scales={list(self.names)}"]
         if self.weights is not None:
@@ -296,21 +355,51 @@ def _embed(
     name: str, head: nn.Module, key_head: nn.Module, query: Tensor, key: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Project the query through the head and the key through ``key_head``, without gradient."""
-    try:
-        if isinstance(head, LocalPatchHead):
+    fit = f"fit the head of layer {name!r} ({type(head).__name__})"
+    if isinstance(head, LocalPatchHead):
+        with _naming(f"queries[{name!r}] and keys[{name!r}] do not {fit}"):
             pair = head(query, key.detach())
-            if key_head is head:
-                return pair.query, pair.key
-            with torch.no_grad():
-                return pair.query, cast(LocalPatchHead, key_head).embed_at(key, pair.locations)
-        embedded_query = head(query)
+        if key_head is head:
+            return pair.query, pair.key
         with torch.no_grad():
-            embedded_key = key_head(key)
-    except (TypeError, ValueError) as error:
-        raise type(error)(
-            f"the features of layer {name!r} do not fit its {type(head).__name__}: {error}"
-        ) from error
+            return pair.query, cast(LocalPatchHead, key_head).embed_at(key, pair.locations)
+    with _naming(f"queries[{name!r}] does not {fit}"):
+        embedded_query = head(query)
+    with torch.no_grad(), _naming(f"keys[{name!r}] does not {fit}"):
+        embedded_key = key_head(key)
     return embedded_query, embedded_key
+
+
+@contextlib.contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """Re-raise a head's or a loss's ``TypeError``/``ValueError`` naming the caller's entry."""
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{what}: {error}") from error
+
+
+_ESCAPES = {"%": "%25", ":": "%3A", ".": ":"}
+_UNESCAPES = {code: char for char, code in _ESCAPES.items()}
+_RESERVED = nn.ModuleDict()
+
+
+def _state_key(name: str) -> str:
+    """The module name under which a layer's scale is saved: ``"blocks.2"`` -> ``"blocks:2"``.
+
+    ``%`` and ``:`` are escaped first, so distinct layer names never share a key; a key that
+    would be empty or an attribute of ``nn.ModuleDict`` (``"keys"``, ``"update"``) gets a
+    leading ``%``, which no escaped name starts with otherwise.
+    """
+    key = "".join(_ESCAPES.get(char, char) for char in name)
+    return "%" + key if key == "" or hasattr(_RESERVED, key) else key
+
+
+def _layer_name(key: str) -> str:
+    """The layer name that :func:`_state_key` wrote as ``key`` (for messages)."""
+    if key.startswith("%") and key[1:3] not in ("25", "3A"):
+        key = key[1:]
+    return re.sub(r"%25|%3A|:", lambda match: _UNESCAPES[match.group()], key)
 
 
 def _check_features(features: object, name: str, layers: tuple[str, ...]) -> None:
