@@ -12,7 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contradistinct._checks import check_positive, check_positive_int, check_rank
+from contradistinct._checks import (
+    check_min_rank,
+    check_nonempty_batch,
+    check_positive,
+    check_positive_int,
+    check_rank,
+)
 
 LEAKY_SLOPE = 0.2
 """Negative slope of the leaky ReLU used after every ProGAN convolution (ProGAN Appendix A)."""
@@ -26,7 +32,9 @@ def pixel_norm(x: Tensor, *, eps: float = 1e-8) -> Tensor:
         b_{x,y} = \frac{a_{x,y}}{\sqrt{\frac1C \sum_{j=1}^{C} \bigl(a^j_{x,y}\bigr)^2 + \epsilon}}
 
     Args:
-        x: features, shape ``(B, C)`` or ``(B, C, H, W)``; normalised over ``C``.
+        x: real floating-point features, shape ``(B, C)`` or ``(B, C, H, W)``; normalised over
+            ``C``. Complex and integer tensors are refused (the mean square of Eq. 2 is of real
+            activations).
         eps: the :math:`\epsilon` under the square root.
 
     Returns:
@@ -38,6 +46,7 @@ def pixel_norm(x: Tensor, *, eps: float = 1e-8) -> Tensor:
         >>> pixel_norm(torch.full((1, 4, 2, 2), 3.0))[0, :, 0, 0]
         tensor([1., 1., 1., 1.])
     """
+    x = check_min_rank(x, "x", 2)
     return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
 
 
@@ -77,7 +86,8 @@ def minibatch_stddev(x: Tensor, *, group_size: int = 4, eps: float = 1e-8) -> Te
     of its samples.
 
     Args:
-        x: features, shape ``(B, C, H, W)``; ``B`` must be divisible by ``min(group_size, B)``.
+        x: features, shape ``(B, C, H, W)`` with ``B >= 1`` divisible by
+            ``min(group_size, B)`` (the standard deviation of no samples is undefined).
         group_size: the group size (4 in ProGAN).
         eps: added to the variance before the square root.
 
@@ -91,6 +101,7 @@ def minibatch_stddev(x: Tensor, *, group_size: int = 4, eps: float = 1e-8) -> Te
         torch.Size([8, 17, 4, 4])
     """
     x = check_rank(x, "x", 4, "(B, C, H, W)")
+    check_nonempty_batch(x, "x")
     check_positive_int(group_size, "group_size")
     batch, channels, height, width = x.shape
     group = min(group_size, batch)

@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from contradistinct._checks import check_positive_int
+from contradistinct._checks import check_nonempty_batch, check_positive_int, check_tensor
 from contradistinct.backbones._inputs import (
     check_alpha,
     check_images,
@@ -302,7 +302,9 @@ class ProGANDiscriminator(_ProGANTrunk):
         self.logit = EqualizedLinear(self.out_features, 1, gain=1.0)
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> Tensor:
-        """Logits ``(B, 1)`` of images ``(B, in_channels, R, R)``, fading in block ``R``."""
+        """Logits ``(B, 1)`` of images ``(B, in_channels, R, R)`` (``B >= 1``), fading in ``R``."""
+        # Checked before any layer runs: minibatch standard deviation has no value for B = 0.
+        check_nonempty_batch(check_tensor(x, "x"), "x")
         return self.logit(self.trunk(x, alpha))
 
 
