@@ -45,7 +45,17 @@ def check_min_rank(value: object, name: str, ndim: int) -> Tensor:
     return tensor
 
 
+def check_same_device(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
+    if a.device != b.device:
+        raise ValueError(
+            f"{a_name} and {b_name} must be on the same device, got {a_name} on {a.device} and "
+            f"{b_name} on {b.device}"
+        )
+
+
 def check_same_shape(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
+    """Same shape, and (as tensors computed together) the same device."""
+    check_same_device(a, a_name, b, b_name)
     if a.shape != b.shape:
         raise ValueError(
             f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and "
@@ -105,17 +115,20 @@ def check_positive_int(value: object, name: str) -> int:
     return value
 
 
-def check_same_device(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
-    if a.device != b.device:
-        raise ValueError(
-            f"{a_name} and {b_name} must be on the same device, got {a_name} on {a.device} and "
-            f"{b_name} on {b.device}"
-        )
-
-
 def check_same_batch(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
+    """Same number of samples, and (as tensors computed together) the same device."""
+    check_same_device(a, a_name, b, b_name)
     if a.shape[0] != b.shape[0]:
         raise ValueError(
             f"{a_name} and {b_name} must hold the same number of samples, got shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_module_device(tensor: Tensor, name: str, weight: Tensor, owner: str) -> None:
+    """``tensor`` must be on the device of ``owner``'s parameters (``weight`` is one of them)."""
+    if tensor.device != weight.device:
+        raise ValueError(
+            f"{name} is on {tensor.device} but this {owner} is on {weight.device}: move one of "
+            "them (module.to(device) moves the module)"
         )

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from contradistinct._checks import (
     check_min_rank,
+    check_module_device,
     check_nonempty_batch,
     check_positive,
     check_positive_int,
@@ -191,6 +192,11 @@ class EqualizedConv2d(nn.Module):
         self.padding = kernel_size // 2
 
     def forward(self, x: Tensor) -> Tensor:
+        in_channels = self.weight.shape[1]
+        x = check_rank(x, "x", 4, f"(B, {in_channels}, H, W)")
+        if x.shape[1] != in_channels:
+            raise ValueError(f"x must have shape (B, {in_channels}, H, W), got {tuple(x.shape)}")
+        check_module_device(x, "x", self.weight, "EqualizedConv2d")
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
 
     def extra_repr(self) -> str:
@@ -237,6 +243,11 @@ class EqualizedLinear(nn.Module):
         self.scale = check_positive(gain, "gain") / math.sqrt(in_features)
 
     def forward(self, x: Tensor) -> Tensor:
+        in_features = self.weight.shape[1]
+        x = check_min_rank(x, "x", 1)
+        if x.shape[-1] != in_features:
+            raise ValueError(f"x must have shape (*, {in_features}), got {tuple(x.shape)}")
+        check_module_device(x, "x", self.weight, "EqualizedLinear")
         return F.linear(x, self.weight * self.scale, self.bias)
 
     def extra_repr(self) -> str:

@@ -15,7 +15,12 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from contradistinct._checks import check_nonempty_batch, check_positive_int, check_tensor
+from contradistinct._checks import (
+    check_module_device,
+    check_nonempty_batch,
+    check_positive_int,
+    check_tensor,
+)
 from contradistinct.backbones._inputs import (
     check_alpha,
     check_images,
@@ -165,6 +170,7 @@ class ProGANDecoder(nn.Module):
             Images ``(B, out_channels, R, R)`` in ``[-1, 1]``.
         """
         z = check_latents(z, "z", self.latent_dim)
+        check_module_device(z, "z", next(self.parameters()), "ProGANDecoder")
         if resolution is None:
             resolution = self.max_resolution
         check_resolution(resolution, "resolution", MIN_RESOLUTION, self.max_resolution)
@@ -232,6 +238,7 @@ class _ProGANTrunk(nn.Module):
     def trunk(self, x: Tensor, alpha: float) -> Tensor:
         """The ``(B, C(4))`` features of images ``(B, in_channels, R, R)`` at fade-in ``alpha``."""
         x = check_images(x, "x", self.in_channels, self.resolutions)
+        check_module_device(x, "x", next(self.parameters()), type(self).__name__)
         alpha = check_alpha(alpha)
         resolution = x.shape[-1]
         h = self.blocks[_key(resolution)](self.from_rgb[_key(resolution)](x))

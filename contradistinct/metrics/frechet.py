@@ -6,13 +6,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from contradistinct._checks import check_rank
+from contradistinct._checks import check_rank, check_same_device
 
 
 def _as_float64(value: Tensor | np.ndarray, name: str, ndim: int, layout: str) -> Tensor:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
-    tensor = check_rank(value, name, ndim, layout).to(torch.float64)
+    tensor = check_rank(value, name, ndim, layout)
+    if tensor.is_meta:
+        raise ValueError(
+            f"{name} is on the meta device, which holds no values: the distance is computed "
+            "from the statistics' values"
+        )
+    tensor = tensor.to(torch.float64)
     if not torch.isfinite(tensor).all():
         raise ValueError(
             f"{name} must be finite, got non-finite values in shape {tuple(tensor.shape)}"
@@ -102,6 +108,8 @@ def frechet_distance(
     mu2 = _as_float64(mu2, "mu2", 1, "(F,)")
     sigma1 = _as_float64(sigma1, "sigma1", 2, "(F, F)")
     sigma2 = _as_float64(sigma2, "sigma2", 2, "(F, F)")
+    for name, tensor in (("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
+        check_same_device(mu1, "mu1", tensor, name)
     features = mu1.shape[0]
     for name, tensor, expected in (
         ("mu2", mu2, (features,)),

@@ -33,7 +33,12 @@ import math
 import torch
 from torch import Tensor
 
-from contradistinct._checks import check_non_negative, check_positive_int, check_rank
+from contradistinct._checks import (
+    check_non_negative,
+    check_positive_int,
+    check_rank,
+    check_same_device,
+)
 
 SOFT_INTRO_FLOOR = 1e-14
 """The floor added inside the logarithm by the Soft-IntroVAE authors' metric code."""
@@ -77,6 +82,8 @@ def _histogram(points: Tensor, name: str, bins: int, range: tuple[float, float])
     points = check_rank(points, name, 2, "(N, 2)")
     if points.shape[1] != 2:
         raise ValueError(f"{name} must have shape (N, 2), got {tuple(points.shape)}")
+    if points.is_meta:
+        raise ValueError(f"{name} is on the meta device, which holds no values to count")
     bins = check_positive_int(bins, "bins")
     low, high = _check_range(range)
     points = points.detach().to(torch.float64)
@@ -99,6 +106,16 @@ def _occupied(points: Tensor, name: str, bins: int, range: tuple[float, float]) 
             "outside), so it has no histogram to compare"
         )
     return histogram
+
+
+def _occupied_pair(
+    generated: Tensor, real: Tensor, bins: int, range: tuple[float, float]
+) -> tuple[Tensor, Tensor]:
+    """The histograms :math:`P` of ``real`` and :math:`Q` of ``generated``, checked."""
+    p = _occupied(real, "real", bins, range)
+    q = _occupied(generated, "generated", bins, range)
+    check_same_device(generated, "generated", real, "real")
+    return p, q
 
 
 def _kl(p: Tensor, q: Tensor, floor: float) -> Tensor:
@@ -128,8 +145,7 @@ def histogram_kl(
         tensor(0., dtype=torch.float64)
     """
     floor = check_non_negative(floor, "floor")
-    p = _occupied(real, "real", bins, range)
-    q = _occupied(generated, "generated", bins, range)
+    p, q = _occupied_pair(generated, real, bins, range)
     return _kl(p, q, floor)
 
 
@@ -156,8 +172,7 @@ def histogram_jsd(
         >>> histogram_jsd(a, b)  # disjoint supports
         tensor(0.6931, dtype=torch.float64)
     """
-    p = _occupied(real, "real", bins, range)
-    q = _occupied(generated, "generated", bins, range)
+    p, q = _occupied_pair(generated, real, bins, range)
     m = 0.5 * (p + q)
     return 0.5 * (_kl(p, m, 0.0) + _kl(q, m, 0.0))
 
@@ -165,8 +180,7 @@ def histogram_jsd(
 def _densities(
     generated: Tensor, real: Tensor, bins: int, range: tuple[float, float]
 ) -> tuple[Tensor, Tensor]:
-    p = _occupied(real, "real", bins, range)
-    q = _occupied(generated, "generated", bins, range)
+    p, q = _occupied_pair(generated, real, bins, range)
     low, high = _check_range(range)
     area = ((high - low) / bins) ** 2
     return p / area, q / area
