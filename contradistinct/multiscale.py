@@ -358,7 +358,7 @@ def _embed(
     fit = f"fit the head of layer {name!r} ({type(head).__name__})"
     if isinstance(head, LocalPatchHead):
         with _naming(f"queries[{name!r}] and keys[{name!r}] do not {fit}"):
-            pair = head(query, key.detach())
+            pair = head(query, key.detach() if isinstance(key, Tensor) else key)
         if key_head is head:
             return pair.query, pair.key
         with torch.no_grad():

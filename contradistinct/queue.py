@@ -118,6 +118,11 @@ class NegativeQueue(nn.Module):
                 f"keys must have shape (B, {self.dim}) for a queue of dim {self.dim}, "
                 f"got {tuple(keys.shape)}"
             )
+        if keys.device != self.keys.device:
+            raise ValueError(
+                f"keys is on {keys.device} but this NegativeQueue is on {self.keys.device}: "
+                "move one of them (module.to(device) moves the queue)"
+            )
         keys = keys.detach()
         if gather:
             keys = gather_across_ranks(keys)

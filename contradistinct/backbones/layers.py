@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from contradistinct._checks import (
     check_min_rank,
     check_module_device,
+    check_non_negative,
     check_nonempty_batch,
     check_positive,
     check_positive_int,
@@ -48,6 +49,7 @@ def pixel_norm(x: Tensor, *, eps: float = 1e-8) -> Tensor:
         tensor([1., 1., 1., 1.])
     """
     x = check_min_rank(x, "x", 2)
+    eps = check_positive(eps, "eps")
     return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
 
 
@@ -104,6 +106,7 @@ def minibatch_stddev(x: Tensor, *, group_size: int = 4, eps: float = 1e-8) -> Te
     x = check_rank(x, "x", 4, "(B, C, H, W)")
     check_nonempty_batch(x, "x")
     check_positive_int(group_size, "group_size")
+    eps = check_non_negative(eps, "eps")
     batch, channels, height, width = x.shape
     group = min(group_size, batch)
     if batch % group:

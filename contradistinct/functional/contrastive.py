@@ -134,7 +134,8 @@ def info_nce_logits(
         if negative_mask.shape not in ((num_neg,), (batch, num_neg)):
             raise ValueError(
                 f"negative_mask must have shape (K,) = ({num_neg},) or (B, K) = "
-                f"({batch}, {num_neg}), got {tuple(negative_mask.shape)}"
+                f"({batch}, {num_neg}) to match negatives {tuple(negatives.shape)} and query "
+                f"{tuple(query.shape)}, got {tuple(negative_mask.shape)}"
             )
     if negatives is None and not in_batch_negatives:
         raise ValueError("InfoNCE needs negatives: pass negatives or set in_batch_negatives=True")
