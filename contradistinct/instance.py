@@ -55,10 +55,11 @@ class InstanceLoss(nn.Module):
     negatives, so the loss equals the single-process loss on the concatenated batch.
 
     The ``state_dict`` holds the queue, the learnable :math:`\log\tau` if any, and a record of
-    the temperature setting (the buffer ``fixed_temperature``: :math:`\tau`, or NaN when it is
-    learnable). Loading a state saved with another fixed temperature, or a learnable one into
-    a fixed one (and the reverse), is a ``ValueError`` naming both, not a silent change of
-    :math:`\tau`; a state saved without the record loads unchecked. A non-finite key never
+    the temperature setting (the buffer ``fixed_temperature``: :math:`\tau`, or 0 when it is
+    learnable, which no fixed :math:`\tau` can be). Loading a state saved with another fixed
+    temperature, or a learnable one into a fixed one (and the reverse), is a ``ValueError``
+    naming both, not a silent change of :math:`\tau`; a state saved without the record loads
+    unchecked. A non-finite key never
     enters the queue as a negative (:class:`~contradistinct.NegativeQueue`); the loss of the
     batch that holds it is non-finite, as PyTorch propagates NaN. On the ``meta`` device
     (``.to("meta")``) the call infers shapes.
@@ -136,8 +137,9 @@ class InstanceLoss(nn.Module):
             self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         else:
             self._fixed_temperature = float(temperature)
-        # A record of the setting for the state_dict (NaN: learnable); the math reads the float.
-        record = math.nan if self.learnable_temperature else float(temperature)
+        # A record of the setting for the state_dict (0: learnable; finite, so checks that
+        # every saved tensor is finite still pass); the math reads the float.
+        record = 0.0 if self.learnable_temperature else float(temperature)
         self.register_buffer("fixed_temperature", torch.tensor(record))
 
     @property
@@ -228,11 +230,11 @@ class InstanceLoss(nn.Module):
         # Compared in the saved dtype, so a state saved after .half() matches its own tau.
         mine = self.fixed_temperature.to(saved.dtype).cpu()
         saved = saved.detach().reshape(()).cpu()
-        if bool(saved.isnan()) == bool(mine.isnan()) and (saved.isnan() | (saved == mine)).item():
+        if bool(saved == mine):
             return
 
         def describe(value: Tensor) -> str:
-            return "a learnable temperature" if value.isnan() else f"temperature={value.item():g}"
+            return "a learnable temperature" if value == 0 else f"temperature={value.item():g}"
 
         raise ValueError(
             f"{where} was saved with {describe(saved)} but this InstanceLoss has "
