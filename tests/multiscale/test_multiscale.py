@@ -477,3 +477,21 @@ def test_embeddings_that_do_not_pair_name_the_layer() -> None:
     keys = _two_features(1) | {"a": torch.randn(B, C + 1)}
     with pytest.raises(ValueError, match=r"keys\['a'\] does not fit the head of layer 'a'"):
         contrast(_two_features(0), keys)
+
+
+def test_an_infinite_scale_weight_is_refused() -> None:
+    # issue 14: infinite scale weights were accepted.
+    with pytest.raises(ValueError, match=r"weights\['a'\] must be non-negative and finite"):
+        _two_scales(("a", "b.0"), weights={"a": float("inf"), "b.0": 1.0})
+
+
+@pytest.mark.parametrize("key_momentum", [None, 0.9])
+def test_infers_shapes_on_the_meta_device_with_ielbo_above(key_momentum: float | None) -> None:
+    # issue 14: info_nce and everything above it failed inside torch.autocast("meta").
+    contrast = _two_scales(("a", "b.0"), key_momentum=key_momentum, start_steps={"a": 2})
+    ielbo = IELBO(contrast).to("meta")
+    features = {name: f.to("meta") for name, f in _two_features(0).items()}
+    mu = torch.zeros(B, 3, device="meta")
+    out = ielbo(features, features, mu, mu, step=torch.tensor(3, device="meta"))
+    assert out.loss.device.type == "meta" and out.loss.shape == ()
+    contrast.update()
