@@ -73,7 +73,7 @@ class NegativeQueue(nn.Module):
         tensor([ True, False,  True,  True,  True])
     """
 
-    # Version 2 added the ``finite`` buffer; loading a version-1 state infers it from the keys.
+    # Version 2 added the ``finite`` buffer; a state without it has it inferred from its keys.
     _version = 2
 
     keys: Tensor
@@ -190,13 +190,14 @@ class NegativeQueue(nn.Module):
             )
         keys, ptr, count = (state_dict[prefix + name] for name in ("keys", "ptr", "count"))
         finite = state_dict.get(prefix + "finite")
+        if not (isinstance(keys, Tensor) and keys.is_floating_point()):
+            raise ValueError(f"{where}: keys must be a floating tensor, got {_describe(keys)}")
         if tuple(keys.shape) != (self.size, self.dim):
             raise ValueError(
                 f"cannot load a NegativeQueue state of (size, dim) = {tuple(keys.shape)} into "
                 f"a queue of (size, dim) = ({self.size}, {self.dim})"
             )
         for name, value, ok, kind in (
-            ("keys", keys, isinstance(keys, Tensor) and keys.is_floating_point(), "floating"),
             ("ptr", ptr, _is_int_scalar(ptr), "0-dim integer"),
             ("count", count, _is_int_scalar(count), "0-dim integer"),
             ("finite", finite, finite is None or _is_bool_vector(finite, self.size), "(K,) bool"),

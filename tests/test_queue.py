@@ -193,6 +193,7 @@ def _state(size=16, dim=2, filled=5, **changes):
         ({"count": torch.tensor([5])}, r"count must be a 0-dim integer tensor, got .*\(1,\)"),
         ({"count": torch.tensor(True)}, r"count must be a 0-dim integer tensor"),
         ({"keys": torch.zeros(16, 2, dtype=torch.long)}, r"keys must be a floating tensor"),
+        ({"keys": [[0.0, 0.0]] * 16}, r"keys must be a floating tensor, got list"),
         ({"finite": torch.ones(16)}, r"finite must be a \(K,\) bool tensor"),
         ({"finite": torch.ones(3, dtype=torch.bool)}, r"finite must be a \(K,\) bool tensor"),
     ],
