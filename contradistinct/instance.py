@@ -59,10 +59,12 @@ class InstanceLoss(nn.Module):
     learnable, which no fixed :math:`\tau` can be). Loading a state saved with another fixed
     temperature, or a learnable one into a fixed one (and the reverse), is a ``ValueError``
     naming both, not a silent change of :math:`\tau`; a state saved without the record loads
-    unchecked. A non-finite key never
-    enters the queue as a negative (:class:`~contradistinct.NegativeQueue`); the loss of the
-    batch that holds it is non-finite, as PyTorch propagates NaN. On the ``meta`` device
-    (``.to("meta")``) the call infers shapes.
+    unchecked.
+
+    A non-finite key never enters the queue as a negative (:class:`~contradistinct.NegativeQueue`
+    masks it); the loss of the batch that holds it, or a non-finite query, is non-finite for
+    that row, as PyTorch propagates NaN. On the ``meta`` device (``.to("meta")``) the call
+    infers shapes.
 
     Args:
         dim: embedding size ``D`` (16 in the paper).
