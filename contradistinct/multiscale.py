@@ -64,6 +64,13 @@ class MultiScaleContrastive(nn.Module):
     <MultiScaleOutput.loss>` and to the gradients, and fills its queue with real keys, so it
     joins with a queue of recent negatives instead of an empty one.
 
+    The ``state_dict`` keys every scale by its layer name (``_heads.block1.…``,
+    ``_instance_losses.block1.queue.keys``; a ``.`` in a layer name is written ``:``), so a
+    state loads into the scales of the same names whatever their order. Loading a state whose
+    layer names differ from the module's, or one saved by contradistinct 0.1.0 (which keyed the
+    scales by position, so it cannot say which head is which), is a ``ValueError`` naming the
+    layers on both sides, also under ``strict=False``.
+
     By default keys pass through the same heads as the queries, without gradient
     (:class:`InstanceLoss` detaches them anyway). With ``key_momentum=m`` they pass through a
     :class:`~contradistinct.MomentumEncoder` copy of the heads instead, which :meth:`update`
@@ -75,13 +82,6 @@ class MultiScaleContrastive(nn.Module):
     locations either way. Put the parameters that require a gradient (the heads, and learnable
     temperatures) in the optimiser that minimises this loss; in the authors' code that is the
     discriminator's trunk together with the encoder and decoder.
-
-    The ``state_dict`` keys every scale by its layer name (``_heads.block1.…``,
-    ``_instance_losses.block1.queue.keys``; a ``.`` in a layer name is written ``:``, since
-    module names cannot hold dots), so a state loads into the scales of the same names whatever
-    their order. Loading a state whose layer names differ from the module's, or one saved by
-    contradistinct 0.1.0 (which keyed scales by position, so it cannot say which head is
-    which), is a ``ValueError`` naming the layers on both sides, also under ``strict=False``.
 
     Args:
         heads: layer name → head, in the order the scales are reported.
@@ -167,9 +167,8 @@ class MultiScaleContrastive(nn.Module):
         self.register_buffer("_start_steps", torch.tensor(starts), persistent=False)
         explicit = [1.0] * len(self.names) if self.weights is None else list(self.weights.values())
         self.register_buffer("_weights", torch.tensor(explicit), persistent=False)
-        # Keyed by layer name, so a state cannot land on another scale; module names cannot
-        # hold the dots of layer names ("blocks.2"), hence _state_key.
-        self._heads = nn.ModuleDict({_state_key(name): head for name, head in heads.items()})
+        # A ModuleList rather than a ModuleDict: layer names contain dots ("blocks.2").
+        self._heads = nn.ModuleList(heads.values())
         self.key_heads: MomentumEncoder | None = None
         if key_momentum is not None:
             lazy = [
@@ -185,29 +184,30 @@ class MultiScaleContrastive(nn.Module):
                     "are lazy (give a DeepSupervisionHead its spatial_size)"
                 )
             self.key_heads = MomentumEncoder(self._heads, momentum=key_momentum)
-        self._instance_losses = nn.ModuleDict(
-            {
-                _state_key(name): InstanceLoss(
-                    _head_dim(name, head, dim),
-                    queue_size,
-                    temperature,
-                    learnable_temperature,
-                    in_batch_negatives,
-                    queue_init=queue_init,
-                )
-                for name, head in heads.items()
-            }
+        self._instance_losses = nn.ModuleList(
+            InstanceLoss(
+                _head_dim(name, head, dim),
+                queue_size,
+                temperature,
+                learnable_temperature,
+                in_batch_negatives,
+                queue_init=queue_init,
+            )
+            for name, head in heads.items()
         )
+        # The scales live in ModuleLists (module names cannot hold the dots of layer names);
+        # their state is keyed by layer name all the same, so it cannot land on another scale.
+        self._register_state_dict_hook(_key_state_by_layer_name)
 
     @property
     def heads(self) -> dict[str, nn.Module]:
         """Layer name → head."""
-        return dict(zip(self.names, self._heads.values(), strict=True))
+        return dict(zip(self.names, self._heads, strict=True))
 
     @property
     def instance_losses(self) -> dict[str, InstanceLoss]:
         """Layer name → the :class:`InstanceLoss` (queue, temperature) of that scale."""
-        return dict(zip(self.names, self._instance_losses.values(), strict=True))  # type: ignore[arg-type]
+        return dict(zip(self.names, self._instance_losses, strict=True))  # type: ignore[arg-type]
 
     def forward(
         self,
@@ -241,21 +241,13 @@ class MultiScaleContrastive(nn.Module):
         else:
             weight = active * self._weights
         key_heads = (
-            self._heads if self.key_heads is None else cast(nn.ModuleDict, self.key_heads.module)
+            self._heads if self.key_heads is None else cast(nn.ModuleList, self.key_heads.module)
         )
-        scales = zip(
-            self.names,
-            self._heads.values(),
-            key_heads.values(),
-            self._instance_losses.values(),
-            strict=True,
-        )
+        scales = zip(self.names, self._heads, key_heads, self._instance_losses, strict=True)
         outputs = []
         for name, head, key_head, criterion in scales:
             query, key = _embed(name, head, key_head, queries[name], keys[name])
-            pair = f"the embeddings of queries[{name!r}] and keys[{name!r}] (layer {name!r})"
-            with _naming(f"{pair} do not make an InfoNCE pair"):
-                outputs.append(criterion(query, key, enqueue=enqueue))
+            outputs.append(criterion(query, key, enqueue=enqueue))
         losses = torch.stack([out.loss for out in outputs])
         accuracies = torch.stack([out.accuracy for out in outputs])
         return MultiScaleOutput(
@@ -321,20 +313,24 @@ class MultiScaleContrastive(nn.Module):
                 "(_heads.0, _heads.1, ...): it cannot say which head and queue belong to which of "
                 f"the layers {list(self.names)}, so it is not loaded"
             )
-        mine = {_state_key(name) for name in self.names}
-        for container in ("_heads.", "_instance_losses.", "key_heads.module."):
+        position = {_state_key(name): str(i) for i, name in enumerate(self.names)}
+        for container in _SCALE_CONTAINERS:
             start = prefix + container
-            saved = {
-                key[len(start) :].split(".", 1)[0] for key in state_dict if key.startswith(start)
-            }
-            if saved and saved != mine:
+            held = [key for key in state_dict if key.startswith(start)]
+            saved = {key[len(start) :].split(".", 1)[0] for key in held}
+            if saved and saved != set(position):
                 raise ValueError(
                     f"{where} holds the scales {sorted(map(_layer_name, saved))} but this module "
                     f"has {sorted(self.names)}: a scale's head, queue and temperature load only "
                     f"into the layer of the same name (missing here: "
-                    f"{sorted(map(_layer_name, saved - mine))}; not in the state: "
-                    f"{sorted(map(_layer_name, mine - saved))})"
+                    f"{sorted(map(_layer_name, saved - set(position)))}; not in the state: "
+                    f"{sorted(map(_layer_name, set(position) - saved))})"
                 )
+            # Back to the positions of this module's lists, which its children load from; all
+            # popped first, as a layer named "1" may sit at position 0.
+            entries = [(key[len(start) :].split(".", 1), state_dict.pop(key)) for key in held]
+            for (scale, rest), value in entries:
+                state_dict[f"{start}{position[scale]}.{rest}"] = value
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -367,39 +363,65 @@ def _embed(
         embedded_query = head(query)
     with torch.no_grad(), _naming(f"keys[{name!r}] does not {fit}"):
         embedded_key = key_head(key)
+    shapes = [getattr(e, "shape", None) for e in (embedded_query, embedded_key)]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            f"the embeddings of queries[{name!r}] and keys[{name!r}] (layer {name!r}) do not "
+            f"make an InfoNCE pair: got shapes {tuple(shapes[0] or ())} and "
+            f"{tuple(shapes[1] or ())} from features {_shape_of(query)} and {_shape_of(key)}"
+        )
     return embedded_query, embedded_key
+
+
+def _shape_of(value: object) -> object:
+    return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
 
 
 @contextlib.contextmanager
 def _naming(what: str) -> Iterator[None]:
-    """Re-raise a head's or a loss's ``TypeError``/``ValueError`` naming the caller's entry."""
+    """Re-raise a head's ``TypeError``/``ValueError`` naming the caller's entry and layer."""
     try:
         yield
     except (TypeError, ValueError) as error:
         raise type(error)(f"{what}: {error}") from error
 
 
+# The lists whose children are the scales, in the order of ``names``.
+_SCALE_CONTAINERS = ("_heads.", "_instance_losses.", "key_heads.module.")
 _ESCAPES = {"%": "%25", ":": "%3A", ".": ":"}
 _UNESCAPES = {code: char for char, code in _ESCAPES.items()}
-_RESERVED = nn.ModuleDict()
 
 
 def _state_key(name: str) -> str:
-    """The module name under which a layer's scale is saved: ``"blocks.2"`` -> ``"blocks:2"``.
-
-    ``%`` and ``:`` are escaped first, so distinct layer names never share a key; a key that
-    would be empty or an attribute of ``nn.ModuleDict`` (``"keys"``, ``"update"``) gets a
-    leading ``%``, which no escaped name starts with otherwise.
-    """
-    key = "".join(_ESCAPES.get(char, char) for char in name)
-    return "%" + key if key == "" or hasattr(_RESERVED, key) else key
+    """The state key of a layer's scale: ``"blocks.2"`` -> ``"blocks:2"`` (dot-free, so a key
+    parses back); ``%`` and ``:`` are escaped first, so distinct layer names never share a key,
+    and the empty name (the tapped network itself) is ``"%"``."""
+    return "".join(_ESCAPES.get(char, char) for char in name) or "%"
 
 
 def _layer_name(key: str) -> str:
     """The layer name that :func:`_state_key` wrote as ``key`` (for messages)."""
-    if key.startswith("%") and key[1:3] not in ("25", "3A"):
-        key = key[1:]
+    if key == "%":
+        return ""
     return re.sub(r"%25|%3A|:", lambda match: _UNESCAPES[match.group()], key)
+
+
+def _key_state_by_layer_name(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any]
+) -> None:
+    """State-dict hook: ``_heads.0.…`` -> ``_heads.<layer>.…``, in place, order kept."""
+    keys = [_state_key(name) for name in cast(MultiScaleContrastive, module).names]
+    # This module's entries are the last ones written; re-adding them keeps their order.
+    mine = [key for key in state_dict if key.startswith(prefix)]
+    entries = [(key, state_dict.pop(key)) for key in mine]
+    for key, value in entries:
+        for container in _SCALE_CONTAINERS:
+            start = prefix + container
+            if key.startswith(start):
+                index, rest = key[len(start) :].split(".", 1)
+                key = f"{start}{keys[int(index)]}.{rest}"
+                break
+        state_dict[key] = value
 
 
 def _check_features(features: object, name: str, layers: tuple[str, ...]) -> None:
