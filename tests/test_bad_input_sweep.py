@@ -600,12 +600,11 @@ def _returns(result: Any) -> bool:
 
 
 def _on_meta(result: Any) -> bool:
-    tensors = [t for t in _tensors(result)]
-    return all(t.device.type == "meta" for t in tensors)
+    return all(t.device.type == "meta" for t in _tensors(result))
 
 
 def _empty(result: Any) -> bool:
-    return result is None or all(t.shape[0] == 0 or t.ndim == 2 for t in _tensors(result))
+    return all(t.shape[0] == 0 for t in _tensors(result))
 
 
 def _tensors(result: Any) -> list[torch.Tensor]:
