@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from contradistinct._checks import (
     check_choice,
     check_floating,
+    check_module_device,
     check_nonempty_batch,
     check_positive_int,
     check_same_shape,
@@ -78,6 +79,7 @@ class ProjectionHead(nn.Module):
         """Embed ``(B, C)`` or ``(B, C, *spatial)`` features as ``(B, D)``."""
         features = check_floating(features, "features")
         check_nonempty_batch(features, "features")
+        check_module_device(features, "features", self.linear.weight, "ProjectionHead")
         if self.pool == "flatten":
             received = math.prod(features.shape[1:])
             if features.ndim < 2 or received != self.in_features:
@@ -161,6 +163,7 @@ class DeepSupervisionHead(nn.Module):
         """Embed a ``(B, C, H, W)`` map as ``(B, D)``."""
         features = check_floating(features, "features")
         check_nonempty_batch(features, "features")
+        check_module_device(features, "features", self.reduce.weight, "DeepSupervisionHead")
         self._check_shape(features)
         return self.linear(self.reduce(features).flatten(1))
 
@@ -289,6 +292,8 @@ class LocalPatchHead(nn.Module):
                 f"query must have shape (B, {self.in_channels}, H, W), got {_shape(query)}"
             )
         check_same_shape(query, "query", key, "key")
+        if isinstance(self.projection, nn.Linear):
+            check_module_device(query, "query", self.projection.weight, "LocalPatchHead")
         batch, _, height, width = query.shape
         if self.locations > height * width:
             raise ValueError(

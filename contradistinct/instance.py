@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contradistinct._checks import check_positive, check_positive_int, check_rank
+from contradistinct._checks import (
+    check_positive,
+    check_positive_int,
+    check_rank,
+    check_same_device,
+)
 from contradistinct._precision import as_float32
 from contradistinct._reduction import check_reduction, reduce
 from contradistinct.distributed import gather_across_ranks, is_distributed
@@ -49,10 +54,23 @@ class InstanceLoss(nn.Module):
     so the queues stay identical; with ``in_batch_negatives`` the other ranks' keys are also
     negatives, so the loss equals the single-process loss on the concatenated batch.
 
+    The ``state_dict`` holds the queue, the learnable :math:`\log\tau` if any, and a record of
+    the temperature setting (the buffer ``fixed_temperature``: :math:`\tau`, or 0 when it is
+    learnable, which no fixed :math:`\tau` can be). Loading a state saved with another fixed
+    temperature, or a learnable one into a fixed one (and the reverse), is a ``ValueError``
+    naming both, not a silent change of :math:`\tau`; a state saved without the record loads
+    unchecked.
+
+    A non-finite key never enters the queue as a negative (:class:`~contradistinct.NegativeQueue`
+    masks it); the loss of the batch that holds it, or a non-finite query, is non-finite for
+    that row, as PyTorch propagates NaN. On the ``meta`` device (``.to("meta")``) the call
+    infers shapes.
+
     Args:
         dim: embedding size ``D`` (16 in the paper).
         queue_size: number of queued negatives ``K`` (8192 in the paper).
-        temperature: :math:`\tau` (0.07 in the paper), or its initial value if learnable.
+        temperature: :math:`\tau` (0.07 in the paper), finite and positive, or its initial value
+            if learnable.
         learnable_temperature: learn :math:`\log\tau`, clamped to
             ``[min_temperature, max_temperature]``.
         in_batch_negatives: also use the other keys of the batch as negatives.
@@ -80,6 +98,11 @@ class InstanceLoss(nn.Module):
         8
     """
 
+    # Version 2 records the temperature setting in the state (``fixed_temperature``).
+    _version = 2
+
+    fixed_temperature: Tensor
+
     def __init__(
         self,
         dim: int = 16,
@@ -102,6 +125,11 @@ class InstanceLoss(nn.Module):
         self.learnable_temperature = bool(learnable_temperature)
         self.min_temperature = check_positive(min_temperature, "min_temperature")
         self.max_temperature = check_positive(max_temperature, "max_temperature")
+        if self.min_temperature > self.max_temperature:
+            raise ValueError(
+                f"min_temperature must not exceed max_temperature, got {min_temperature} > "
+                f"{max_temperature}"
+            )
         if self.learnable_temperature:
             if not min_temperature <= temperature <= max_temperature:
                 raise ValueError(
@@ -110,7 +138,11 @@ class InstanceLoss(nn.Module):
                 )
             self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         else:
-            self.fixed_temperature = float(temperature)
+            self._fixed_temperature = float(temperature)
+        # A record of the setting for the state_dict (0: learnable; finite, so checks that
+        # every saved tensor is finite still pass); the math reads the float.
+        record = 0.0 if self.learnable_temperature else float(temperature)
+        self.register_buffer("fixed_temperature", torch.tensor(record))
 
     @property
     def temperature(self) -> float | Tensor:
@@ -118,7 +150,7 @@ class InstanceLoss(nn.Module):
         if self.learnable_temperature:
             low, high = math.log(self.min_temperature), math.log(self.max_temperature)
             return self.log_temperature.clamp(low, high).exp()
-        return self.fixed_temperature
+        return self._fixed_temperature
 
     def forward(self, query: Tensor, key: Tensor, *, enqueue: bool = True) -> InstanceOutput:
         """Loss of ``query`` against its ``key`` and the queued negatives, then enqueue the keys.
@@ -137,6 +169,12 @@ class InstanceLoss(nn.Module):
             raise ValueError(
                 f"query and key must both have shape (B, {self.dim}), got query "
                 f"{tuple(query.shape)} and key {tuple(key.shape)}"
+            )
+        check_same_device(query, "query", key, "key")
+        if query.device != self.queue.keys.device:
+            raise ValueError(
+                f"query is on {query.device} but this InstanceLoss (its queue) is on "
+                f"{self.queue.keys.device}: move the module with .to({str(query.device)!r})"
             )
         key = F.normalize(as_float32(key.detach()), dim=1)
         distributed = is_distributed()
@@ -163,6 +201,47 @@ class InstanceLoss(nn.Module):
         if enqueue:
             self.queue.enqueue(all_keys, gather=False)
         return InstanceOutput(loss, accuracy)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        key = prefix + "fixed_temperature"
+        saved = state_dict.get(key)
+        if saved is not None:
+            self._check_saved_temperature(saved, prefix)
+        # The record is this module's own setting (equal, or absent from a state saved before
+        # it existed); copying the saved one would carry its rounding into the next save.
+        state_dict[key] = self.fixed_temperature
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def _check_saved_temperature(self, saved: object, prefix: str) -> None:
+        where = "the InstanceLoss state" + (f" at {prefix[:-1]!r}" if prefix else "")
+        if not (isinstance(saved, Tensor) and saved.is_floating_point() and saved.numel() == 1):
+            raise ValueError(
+                f"{where}: fixed_temperature must be a floating scalar tensor, got {saved!r}"
+            )
+        # Compared in the saved dtype, so a state saved after .half() matches its own tau.
+        mine = self.fixed_temperature.to(saved.dtype).cpu()
+        saved = saved.detach().reshape(()).cpu()
+        if bool(saved == mine):
+            return
+
+        def describe(value: Tensor) -> str:
+            return "a learnable temperature" if value == 0 else f"temperature={value.item():g}"
+
+        raise ValueError(
+            f"{where} was saved with {describe(saved)} but this InstanceLoss has "
+            f"{describe(mine)}: build it with the saved setting to load this state"
+        )
 
     def extra_repr(self) -> str:
         kind = "learnable" if self.learnable_temperature else "fixed"

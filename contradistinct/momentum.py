@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from contradistinct._checks import check_non_negative
+from contradistinct._checks import check_unit_interval
 from contradistinct._wrappers import unwrap
 from contradistinct.taps import FeatureTaps
 
@@ -31,6 +31,11 @@ class MomentumEncoder(nn.Module):
     github.com/mlpc-ucsd/DC-VAE) also keeps a decoder EMA with the same momentum for evaluation.
     ``DistributedDataParallel`` and ``torch.compile`` wrappers are unwrapped before copying. Its
     ``state_dict`` holds only the copy.
+
+    The copy may live in another dtype or on another device than the online module (after
+    ``ema.half()``, ``ema.to(torch.float64)`` or moving either one): :meth:`update` converts the
+    online tensors to the copy's dtype and device. Moving the online network *and* its copy
+    together keeps the update a single fused call.
 
     Args:
         module: the online module to follow.
@@ -54,10 +59,7 @@ class MomentumEncoder(nn.Module):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
-        momentum = check_non_negative(momentum, "momentum")
-        if momentum > 1:
-            raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
-        self.momentum = momentum
+        self.momentum = check_unit_interval(momentum, "momentum")
         online = unwrap(module)
         # Kept out of the module tree so the online weights are neither saved twice nor moved
         # with ``.to()``; the copy is what this module owns.
@@ -84,17 +86,19 @@ class MomentumEncoder(nn.Module):
         there too, so the key heads follow the discriminator they belong to.
 
         Args:
-            momentum: override the momentum for this call (for example 0 to re-synchronise).
+            momentum: override the momentum for this call, in ``[0, 1]`` like the constructor's
+                (for example 0 to re-synchronise).
         """
-        m = self.momentum if momentum is None else check_non_negative(momentum, "momentum")
+        m = self.momentum if momentum is None else check_unit_interval(momentum, "momentum")
         ema_params, online_params = self._pairs("parameters")
         pairs = zip(ema_params, online_params, strict=True)
-        floating = [(e, o.detach()) for e, o in pairs if e.is_floating_point()]
+        floating = [(e, _like(o.detach(), e)) for e, o in pairs if e.is_floating_point()]
         if floating:
             ema = [e for e, _ in floating]
             torch._foreach_lerp_(ema, [o for _, o in floating], 1.0 - m)
         ema_buffers, online_buffers = self._pairs("buffers")
         if ema_buffers:
+            online_buffers = [_like(o, e) for e, o in zip(ema_buffers, online_buffers, strict=True)]
             torch._foreach_copy_(ema_buffers, online_buffers)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -118,3 +122,10 @@ class MomentumEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"momentum={self.momentum}"
+
+
+def _like(online: Tensor, ema: Tensor) -> Tensor:
+    """``online`` in the dtype and on the device of ``ema`` (itself when they already match)."""
+    if online.dtype == ema.dtype and online.device == ema.device:
+        return online
+    return online.to(device=ema.device, dtype=ema.dtype)

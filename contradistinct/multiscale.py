@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple, cast
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -69,6 +71,13 @@ class MultiScaleContrastive(nn.Module):
     <MultiScaleOutput.loss>` and to the gradients, and fills its queue with real keys, so it
     joins with a queue of recent negatives instead of an empty one.
 
+    The ``state_dict`` keys every scale by its layer name (``_heads.block1.…``,
+    ``_instance_losses.block1.queue.keys``; a ``.`` in a layer name is written ``:``), so a
+    state loads into the scales of the same names whatever their order. Loading a state whose
+    layer names differ from the module's, or one saved by contradistinct 0.1.0 (which keyed the
+    scales by position, so it cannot say which head is which), is a ``ValueError`` naming the
+    layers on both sides, also under ``strict=False``.
+
     By default keys pass through the same heads as the queries, without gradient
     (:class:`InstanceLoss` detaches them anyway). With ``key_momentum=m`` they pass through a
     :class:`~contradistinct.MomentumEncoder` copy of the heads instead, which :meth:`update`
@@ -130,6 +139,9 @@ class MultiScaleContrastive(nn.Module):
         tensor(1.)
         >>> contrast.update()  # after the optimiser step, with the discriminator's copy
     """
+
+    # Version 2 keys the scales' state by layer name; version 1 (0.1.0) keyed it by position.
+    _version = 2
 
     _start_steps: Tensor
     _weights: Tensor
@@ -197,6 +209,9 @@ class MultiScaleContrastive(nn.Module):
             )
             for name, head in heads.items()
         )
+        # The scales live in ModuleLists (module names cannot hold the dots of layer names);
+        # their state is keyed by layer name all the same, so it cannot land on another scale.
+        self._register_state_dict_hook(_key_state_by_layer_name)
 
     @property
     def heads(self) -> dict[str, nn.Module]:
@@ -311,6 +326,46 @@ class MultiScaleContrastive(nn.Module):
             raise ValueError(f"step must be non-negative, got {step}")
         return step
 
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        where = "the MultiScaleContrastive state" + (f" at {prefix[:-1]!r}" if prefix else "")
+        version = local_metadata.get("version")
+        if version is not None and version < 2:
+            raise ValueError(
+                f"{where} was saved by contradistinct 0.1.0, which keyed the scales by position "
+                "(_heads.0, _heads.1, ...): it cannot say which head and queue belong to which of "
+                f"the layers {list(self.names)}, so it is not loaded"
+            )
+        position = {_state_key(name): str(i) for i, name in enumerate(self.names)}
+        for container in _SCALE_CONTAINERS:
+            start = prefix + container
+            held = [key for key in state_dict if key.startswith(start)]
+            saved = {key[len(start) :].split(".", 1)[0] for key in held}
+            if saved and saved != set(position):
+                raise ValueError(
+                    f"{where} holds the scales {sorted(map(_layer_name, saved))} but this module "
+                    f"has {sorted(self.names)}: a scale's head, queue and temperature load only "
+                    f"into the layer of the same name (missing here: "
+                    f"{sorted(map(_layer_name, saved - set(position)))}; not in the state: "
+                    f"{sorted(map(_layer_name, set(position) - saved))})"
+                )
+            # Back to the positions of this module's lists, which its children load from; all
+            # popped first, as a layer named "1" may sit at position 0.
+            entries = [(key[len(start) :].split(".", 1), state_dict.pop(key)) for key in held]
+            for (scale, rest), value in entries:
+                state_dict[f"{start}{position[scale]}.{rest}"] = value
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def extra_repr(self) -> str:
         parts = [f"scales={list(self.names)}"]
         if self.weights is not None:
@@ -327,21 +382,77 @@ def _embed(
     name: str, head: nn.Module, key_head: nn.Module, query: Tensor, key: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Project the query through the head and the key through ``key_head``, without gradient."""
-    try:
-        if isinstance(head, LocalPatchHead):
-            pair = head(query, key.detach())
-            if key_head is head:
-                return pair.query, pair.key
-            with torch.no_grad():
-                return pair.query, cast(LocalPatchHead, key_head).embed_at(key, pair.locations)
-        embedded_query = head(query)
+    fit = f"fit the head of layer {name!r} ({type(head).__name__})"
+    if isinstance(head, LocalPatchHead):
+        with _naming(f"queries[{name!r}] and keys[{name!r}] do not {fit}"):
+            pair = head(query, key.detach() if isinstance(key, Tensor) else key)
+        if key_head is head:
+            return pair.query, pair.key
         with torch.no_grad():
-            embedded_key = key_head(key)
-    except (TypeError, ValueError) as error:
-        raise type(error)(
-            f"the features of layer {name!r} do not fit its {type(head).__name__}: {error}"
-        ) from error
+            return pair.query, cast(LocalPatchHead, key_head).embed_at(key, pair.locations)
+    with _naming(f"queries[{name!r}] does not {fit}"):
+        embedded_query = head(query)
+    with torch.no_grad(), _naming(f"keys[{name!r}] does not {fit}"):
+        embedded_key = key_head(key)
+    shapes = [getattr(e, "shape", None) for e in (embedded_query, embedded_key)]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            f"the embeddings of queries[{name!r}] and keys[{name!r}] (layer {name!r}) do not "
+            f"make an InfoNCE pair: got shapes {tuple(shapes[0] or ())} and "
+            f"{tuple(shapes[1] or ())} from features {_shape_of(query)} and {_shape_of(key)}"
+        )
     return embedded_query, embedded_key
+
+
+def _shape_of(value: object) -> object:
+    return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+
+
+@contextlib.contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """Re-raise a head's ``TypeError``/``ValueError`` naming the caller's entry and layer."""
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{what}: {error}") from error
+
+
+# The lists whose children are the scales, in the order of ``names``.
+_SCALE_CONTAINERS = ("_heads.", "_instance_losses.", "key_heads.module.")
+_ESCAPES = {"%": "%25", ":": "%3A", ".": ":"}
+_UNESCAPES = {code: char for char, code in _ESCAPES.items()}
+
+
+def _state_key(name: str) -> str:
+    """The state key of a layer's scale: ``"blocks.2"`` -> ``"blocks:2"`` (dot-free, so a key
+    parses back); ``%`` and ``:`` are escaped first, so distinct layer names never share a key,
+    and the empty name (the tapped network itself) is ``"%"``."""
+    return "".join(_ESCAPES.get(char, char) for char in name) or "%"
+
+
+def _layer_name(key: str) -> str:
+    """The layer name that :func:`_state_key` wrote as ``key`` (for messages)."""
+    if key == "%":
+        return ""
+    return re.sub(r"%25|%3A|:", lambda match: _UNESCAPES[match.group()], key)
+
+
+def _key_state_by_layer_name(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any]
+) -> None:
+    """State-dict hook: ``_heads.0.…`` -> ``_heads.<layer>.…``, in place, order kept."""
+    keys = [_state_key(name) for name in cast(MultiScaleContrastive, module).names]
+    # This module's entries are the last ones written; re-adding them keeps their order.
+    mine = [key for key in state_dict if key.startswith(prefix)]
+    entries = [(key, state_dict.pop(key)) for key in mine]
+    for key, value in entries:
+        for container in _SCALE_CONTAINERS:
+            start = prefix + container
+            if key.startswith(start):
+                index, rest = key[len(start) :].split(".", 1)
+                key = f"{start}{keys[int(index)]}.{rest}"
+                break
+        state_dict[key] = value
 
 
 def _check_features(features: object, name: str, layers: tuple[str, ...]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from contradistinct._checks import check_choice, check_non_negative
+from contradistinct._checks import check_choice, check_non_negative, check_same_device
 from contradistinct.functional.adversarial import (
     GAN_KINDS,
     _check_logits,
@@ -83,13 +83,16 @@ class SetLevelLoss(nn.Module):
             A float32 scalar.
         """
         self._require_a_fake(recon_logits, sample_logits)
-        loss = _real_per_logit(_check_logits(real_logits, "real_logits"), self.kind).mean()
+        real = _check_logits(real_logits, "real_logits")
+        loss = _real_per_logit(real, self.kind).mean()
         if recon_logits is not None:
-            recon = _fake_per_logit(_check_logits(recon_logits, "recon_logits"), self.kind)
-            loss = loss + self.recon_weight * recon.mean()
+            recon = _check_logits(recon_logits, "recon_logits")
+            check_same_device(real, "real_logits", recon, "recon_logits")
+            loss = loss + self.recon_weight * _fake_per_logit(recon, self.kind).mean()
         if sample_logits is not None:
-            sample = _fake_per_logit(_check_logits(sample_logits, "sample_logits"), self.kind)
-            loss = loss + self.sample_weight * sample.mean()
+            sample = _check_logits(sample_logits, "sample_logits")
+            check_same_device(real, "real_logits", sample, "sample_logits")
+            loss = loss + self.sample_weight * _fake_per_logit(sample, self.kind).mean()
         return loss
 
     def generator(
@@ -107,11 +110,13 @@ class SetLevelLoss(nn.Module):
         self._require_a_fake(recon_logits, sample_logits)
         terms = []
         if recon_logits is not None:
-            recon = _generator_per_logit(_check_logits(recon_logits, "recon_logits"), self.kind)
-            terms.append(self.recon_weight * recon.mean())
+            recon = _check_logits(recon_logits, "recon_logits")
+            terms.append(self.recon_weight * _generator_per_logit(recon, self.kind).mean())
         if sample_logits is not None:
-            sample = _generator_per_logit(_check_logits(sample_logits, "sample_logits"), self.kind)
-            terms.append(self.sample_weight * sample.mean())
+            sample = _check_logits(sample_logits, "sample_logits")
+            if recon_logits is not None:
+                check_same_device(recon, "recon_logits", sample, "sample_logits")
+            terms.append(self.sample_weight * _generator_per_logit(sample, self.kind).mean())
         return sum(terms[1:], terms[0])
 
     def extra_repr(self) -> str:

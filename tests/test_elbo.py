@@ -136,3 +136,11 @@ def test_bad_input():
         ELBO()(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 2), torch.zeros(2, 2))
     with pytest.raises(ValueError, match=r"input and mu must hold the same number of samples"):
         ELBO()(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+@pytest.mark.parametrize("make", [ELBO, lambda kl_weight: IELBO(InstanceLoss(8, 16), kl_weight)])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0])
+def test_an_infinite_kl_weight_is_refused(make, value) -> None:
+    # issue 14: an infinite kl_weight was accepted.
+    with pytest.raises(ValueError, match="kl_weight must be non-negative and finite"):
+        make(kl_weight=value)

@@ -48,7 +48,13 @@ def test_returns_a_named_output_and_keeps_no_accuracy_state():
     out = criterion(torch.randn(4, 8), torch.randn(4, 8))
     assert isinstance(out, InstanceOutput) and out._fields == ("loss", "accuracy")
     assert not hasattr(criterion, "accuracy")
-    assert set(criterion.state_dict()) == {"queue.keys", "queue.ptr", "queue.count"}
+    assert set(criterion.state_dict()) == {
+        "queue.keys",
+        "queue.ptr",
+        "queue.count",
+        "queue.finite",
+        "fixed_temperature",
+    }
 
 
 def test_empty_queue_gives_zero_loss_and_full_accuracy():
@@ -144,6 +150,10 @@ def test_bad_shapes(q_shape, k_shape, match):
     [
         ({"temperature": 0.0}, "temperature must be positive"),
         ({"temperature": -0.1}, "temperature must be positive"),
+        ({"temperature": math.inf}, "temperature must be positive and finite, got inf"),
+        ({"temperature": math.nan}, "temperature must be positive and finite, got nan"),
+        ({"max_temperature": math.inf}, "max_temperature must be positive and finite"),
+        ({"min_temperature": 0.5, "max_temperature": 0.1}, "min_temperature must not exceed"),
         ({"queue_size": 0}, "size must be a positive int"),
         ({"temperature": 2.0, "learnable_temperature": True}, r"must lie in \[min_temperature"),
         ({"reduction": "batchmean"}, r"reduction must be one of \('mean', 'sum', 'none'\)"),
@@ -152,3 +162,74 @@ def test_bad_shapes(q_shape, k_shape, match):
 def test_bad_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
         InstanceLoss(**kwargs)
+
+
+# The temperature is part of the state (issue 14: a tau=0.5 state loaded into tau=0.07 silently).
+
+
+@pytest.mark.parametrize(
+    ("saved", "loading", "match"),
+    [
+        ({"temperature": 0.5}, {"temperature": 0.07}, r"saved with temperature=0.5 .* has "
+         r"temperature=0.07"),
+        ({"learnable_temperature": True}, {}, r"saved with a learnable temperature .* has "
+         r"temperature=0.07"),
+        ({}, {"learnable_temperature": True}, r"saved with temperature=0.07 .* has a learnable"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("strict", [True, False])
+def test_loading_another_temperature_setting_is_refused(saved, loading, match, strict):
+    state = InstanceLoss(dim=4, queue_size=8, **saved).state_dict()
+    with pytest.raises(ValueError, match=match):
+        InstanceLoss(dim=4, queue_size=8, **loading).load_state_dict(state, strict=strict)
+
+
+def test_the_same_temperature_loads_and_old_states_without_it_still_load():
+    a = InstanceLoss(dim=4, queue_size=8, temperature=0.5)
+    a(torch.randn(3, 4), torch.randn(3, 4))
+    b = InstanceLoss(dim=4, queue_size=8, temperature=0.5)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(b.queue.keys, a.queue.keys)
+    old = {k: v for k, v in a.state_dict().items() if k != "fixed_temperature"}
+    InstanceLoss(dim=4, queue_size=8, temperature=0.07).load_state_dict(old)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_a_state_saved_in_another_dtype_matches_its_own_temperature(dtype):
+    saved = InstanceLoss(dim=4, queue_size=8, temperature=0.07).to(dtype).state_dict()
+    loading = InstanceLoss(dim=4, queue_size=8, temperature=0.07)
+    loading.load_state_dict(saved)
+    again = InstanceLoss(dim=4, queue_size=8, temperature=0.07)
+    again.load_state_dict(loading.state_dict())  # the record did not take the saved rounding
+    with pytest.raises(ValueError, match="temperature=0.5"):
+        InstanceLoss(dim=4, queue_size=8, temperature=0.5).load_state_dict(saved)
+
+
+def test_a_nan_key_poisons_only_its_own_batch():
+    # issue 14: one NaN key made every later loss NaN for 16 batches (size 64, batch 4).
+    torch.manual_seed(0)
+    criterion = InstanceLoss(dim=8, queue_size=64)
+    for _ in range(3):
+        criterion(torch.randn(4, 8), torch.randn(4, 8))
+    key = torch.randn(4, 8)
+    key[2, 5] = float("nan")
+    assert not criterion(torch.randn(4, 8), key).loss.isfinite()
+    for _ in range(20):
+        out = criterion(torch.randn(4, 8), torch.randn(4, 8))
+        assert out.loss.isfinite() and out.accuracy.isfinite()
+
+
+def test_infers_shapes_on_the_meta_device():
+    # issue 14: torch.autocast(device_type="meta") failed in info_nce and everything above it.
+    criterion = InstanceLoss(dim=8, queue_size=16, learnable_temperature=True).to("meta")
+    out = criterion(torch.randn(4, 8, device="meta"), torch.randn(4, 8, device="meta"))
+    assert out.loss.device.type == "meta" and out.loss.shape == ()
+
+
+def test_inputs_on_another_device_than_the_module_name_the_fix():
+    criterion = InstanceLoss(dim=8, queue_size=16)
+    meta = torch.randn(4, 8, device="meta")
+    with pytest.raises(ValueError, match=r"query is on meta but this InstanceLoss .* on cpu"):
+        criterion(meta, meta)
+    with pytest.raises(ValueError, match=r"query and key must be on the same device"):
+        criterion(torch.randn(4, 8), meta)

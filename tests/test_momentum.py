@@ -92,10 +92,60 @@ def test_bf16_autocast_forward():
     ("args", "error", "match"),
     [
         ((nn.Linear(2, 2), 1.5), ValueError, r"momentum must lie in \[0, 1\], got 1.5"),
-        ((nn.Linear(2, 2), -0.1), ValueError, "momentum must be non-negative"),
+        ((nn.Linear(2, 2), -0.1), ValueError, r"momentum must lie in \[0, 1\], got -0.1"),
+        ((nn.Linear(2, 2), float("nan")), ValueError, r"momentum must lie in \[0, 1\], got nan"),
         (("not a module", 0.9), TypeError, "module must be an nn.Module, got str"),
     ],
 )
 def test_bad_input(args, error, match):
     with pytest.raises(error, match=match):
         MomentumEncoder(*args)
+
+
+@pytest.mark.parametrize("momentum", [1.5, -0.1, float("nan"), float("inf")])
+def test_update_refuses_a_momentum_the_constructor_refuses(momentum):
+    # issue 14: update(momentum=1.5) was accepted and extrapolated away from the online weights.
+    ema = MomentumEncoder(nn.Linear(2, 2), momentum=0.9)
+    before = ema.module.weight.clone()
+    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\]"):
+        ema.update(momentum=momentum)
+    assert torch.equal(ema.module.weight, before)
+    with pytest.raises(TypeError, match="momentum must be a number"):
+        ema.update(momentum="0.5")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda m: m.to(torch.float64),
+        lambda m: m.half(),
+        lambda m: m.to(torch.bfloat16),
+    ],
+    ids=["float64", "half", "bfloat16"],
+)
+@pytest.mark.parametrize("moved", ["copy", "online"])
+def test_update_works_after_either_side_changes_dtype(move, moved):
+    # issue 14: .to(float64) / .half() / .to(bfloat16) then update() failed with a dtype error.
+    online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    ema = MomentumEncoder(online, momentum=0.5)
+    move(ema if moved == "copy" else online)
+    with torch.no_grad():
+        for p in online.parameters():
+            p.add_(1.0)
+    online.train()(torch.randn(8, 3, dtype=next(online.parameters()).dtype))
+    before = [p.detach().double().clone() for p in ema.module.parameters()]
+    ema.update()
+    for b, p, o in zip(before, ema.module.parameters(), online.parameters(), strict=True):
+        assert p.dtype == next(ema.module.parameters()).dtype
+        expected = 0.5 * b + 0.5 * o.detach().double()
+        torch.testing.assert_close(p.double(), expected, rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(
+        ema.module[1].running_mean.double(), online[1].running_mean.double(), rtol=1e-2, atol=1e-2
+    )
+
+
+def test_update_follows_a_copy_moved_to_the_meta_device():
+    online = nn.Linear(3, 4)
+    ema = MomentumEncoder(online).to("meta")
+    ema.update()
+    assert ema.module.weight.device.type == "meta"

@@ -85,3 +85,19 @@ def test_bad_logits_are_named_as_the_caller_named_them(call, error, match):
     with pytest.raises(error, match=match) as raised:
         call(SetLevelLoss())
     assert "fake_logits" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["recon_weight", "sample_weight"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_an_infinite_weight_is_refused(name, value):
+    # issue 14: infinite weights were accepted and made every loss inf or NaN.
+    with pytest.raises(ValueError, match=rf"{name} must be non-negative and finite"):
+        SetLevelLoss(**{name: value})
+
+
+def test_logits_on_another_device_name_both_arguments():
+    meta = torch.zeros(2, device="meta")
+    with pytest.raises(ValueError, match=r"real_logits and sample_logits must be on the same"):
+        SetLevelLoss().discriminator(torch.zeros(2), torch.zeros(2), meta)
+    with pytest.raises(ValueError, match=r"recon_logits and sample_logits must be on the same"):
+        SetLevelLoss().generator(torch.zeros(2), meta)

@@ -12,7 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contradistinct._checks import check_positive, check_positive_int, check_rank
+from contradistinct._checks import (
+    check_min_rank,
+    check_module_device,
+    check_non_negative,
+    check_nonempty_batch,
+    check_positive,
+    check_positive_int,
+    check_rank,
+)
 
 LEAKY_SLOPE = 0.2
 """Negative slope of the leaky ReLU used after every ProGAN convolution (ProGAN Appendix A)."""
@@ -26,7 +34,9 @@ def pixel_norm(x: Tensor, *, eps: float = 1e-8) -> Tensor:
         b_{x,y} = \frac{a_{x,y}}{\sqrt{\frac1C \sum_{j=1}^{C} \bigl(a^j_{x,y}\bigr)^2 + \epsilon}}
 
     Args:
-        x: features, shape ``(B, C)`` or ``(B, C, H, W)``; normalised over ``C``.
+        x: real floating-point features, shape ``(B, C)`` or ``(B, C, H, W)``; normalised over
+            ``C``. Complex and integer tensors are refused (the mean square of Eq. 2 is of real
+            activations).
         eps: the :math:`\epsilon` under the square root.
 
     Returns:
@@ -38,6 +48,8 @@ def pixel_norm(x: Tensor, *, eps: float = 1e-8) -> Tensor:
         >>> pixel_norm(torch.full((1, 4, 2, 2), 3.0))[0, :, 0, 0]
         tensor([1., 1., 1., 1.])
     """
+    x = check_min_rank(x, "x", 2)
+    eps = check_positive(eps, "eps")
     return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
 
 
@@ -77,7 +89,8 @@ def minibatch_stddev(x: Tensor, *, group_size: int = 4, eps: float = 1e-8) -> Te
     of its samples.
 
     Args:
-        x: features, shape ``(B, C, H, W)``; ``B`` must be divisible by ``min(group_size, B)``.
+        x: features, shape ``(B, C, H, W)`` with ``B >= 1`` divisible by
+            ``min(group_size, B)`` (the standard deviation of no samples is undefined).
         group_size: the group size (4 in ProGAN).
         eps: added to the variance before the square root.
 
@@ -91,7 +104,9 @@ def minibatch_stddev(x: Tensor, *, group_size: int = 4, eps: float = 1e-8) -> Te
         torch.Size([8, 17, 4, 4])
     """
     x = check_rank(x, "x", 4, "(B, C, H, W)")
+    check_nonempty_batch(x, "x")
     check_positive_int(group_size, "group_size")
+    eps = check_non_negative(eps, "eps")
     batch, channels, height, width = x.shape
     group = min(group_size, batch)
     if batch % group:
@@ -180,6 +195,11 @@ class EqualizedConv2d(nn.Module):
         self.padding = kernel_size // 2
 
     def forward(self, x: Tensor) -> Tensor:
+        in_channels = self.weight.shape[1]
+        x = check_rank(x, "x", 4, f"(B, {in_channels}, H, W)")
+        if x.shape[1] != in_channels:
+            raise ValueError(f"x must have shape (B, {in_channels}, H, W), got {tuple(x.shape)}")
+        check_module_device(x, "x", self.weight, "EqualizedConv2d")
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
 
     def extra_repr(self) -> str:
@@ -226,6 +246,11 @@ class EqualizedLinear(nn.Module):
         self.scale = check_positive(gain, "gain") / math.sqrt(in_features)
 
     def forward(self, x: Tensor) -> Tensor:
+        in_features = self.weight.shape[1]
+        x = check_min_rank(x, "x", 1)
+        if x.shape[-1] != in_features:
+            raise ValueError(f"x must have shape (*, {in_features}), got {tuple(x.shape)}")
+        check_module_device(x, "x", self.weight, "EqualizedLinear")
         return F.linear(x, self.weight * self.scale, self.bias)
 
     def extra_repr(self) -> str:

@@ -15,7 +15,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contradistinct._checks import check_positive_int
+from contradistinct._checks import (
+    check_module_device,
+    check_nonempty_batch,
+    check_positive_int,
+    check_tensor,
+)
 from contradistinct.backbones._inputs import (
     check_alpha,
     check_images,
@@ -178,6 +183,7 @@ class ProGANDecoder(nn.Module):
             Images ``(B, out_channels, R, R)`` in ``[-1, 1]``.
         """
         z = check_latents(z, "z", self.latent_dim)
+        check_module_device(z, "z", next(self.parameters()), "ProGANDecoder")
         if resolution is None:
             resolution = self.max_resolution
         check_resolution(resolution, "resolution", MIN_RESOLUTION, self.max_resolution)
@@ -244,6 +250,7 @@ class _ProGANTrunk(nn.Module):
     def trunk(self, x: Tensor, alpha: float) -> Tensor:
         """The ``(B, C(4))`` features of images ``(B, in_channels, R, R)`` at fade-in ``alpha``."""
         x = check_images(x, "x", self.in_channels, self.resolutions)
+        check_module_device(x, "x", next(self.parameters()), type(self).__name__)
         alpha = check_alpha(alpha)
         resolution = x.shape[-1]
         h = self.blocks[_key(resolution)](self.from_rgb[_key(resolution)](x))
@@ -327,7 +334,9 @@ class ProGANDiscriminator(_ProGANTrunk):
         )
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> Tensor:
-        """Logits ``(B, 1)`` of images ``(B, in_channels, R, R)``, fading in block ``R``."""
+        """Logits ``(B, 1)`` of images ``(B, in_channels, R, R)`` (``B >= 1``), fading in ``R``."""
+        # Checked before any layer runs: minibatch standard deviation has no value for B = 0.
+        check_nonempty_batch(check_tensor(x, "x"), "x")
         return self.logit(self.trunk(x, alpha))
 
 

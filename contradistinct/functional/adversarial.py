@@ -10,7 +10,12 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from contradistinct._checks import check_choice, check_floating, check_nonempty_batch
+from contradistinct._checks import (
+    check_choice,
+    check_floating,
+    check_nonempty_batch,
+    check_same_device,
+)
 from contradistinct._precision import as_float32
 from contradistinct._reduction import check_reduction, reduce
 
@@ -142,6 +147,7 @@ def discriminator_loss(
     check_reduction(reduction)
     real = _check_logits(real_logits, "real_logits")
     fake = _check_logits(fake_logits, "fake_logits")
+    check_same_device(real, "real_logits", fake, "fake_logits")
     if reduction == "none" and real.shape != fake.shape:
         raise ValueError(
             "reduction='none' pairs real_logits with fake_logits, so they must have the same "

@@ -25,8 +25,10 @@ from contradistinct._checks import (
     check_choice,
     check_min_rank,
     check_non_negative,
+    check_nonempty_batch,
     check_positive,
     check_same_batch,
+    check_same_device,
     check_same_shape,
 )
 from contradistinct._precision import as_float32
@@ -293,6 +295,8 @@ def soft_intro_encoder_loss(
         ...     beta_kl=1.0, beta_neg=1.0, scale=0.5)
         tensor(0.5000)
     """
+    beta_rec = check_non_negative(beta_rec, "beta_rec")
+    beta_kl = check_non_negative(beta_kl, "beta_kl")
     beta_neg = check_non_negative(beta_neg, "beta_neg")
     scale = check_positive(scale, "scale")
     check_choice(recon, "recon", RECONSTRUCTION_KINDS)
@@ -395,12 +399,19 @@ def soft_intro_decoder_loss(
 
 
 def _hinge_inputs(
-    fake_posterior: tuple[Tensor, Tensor], rec_posterior: tuple[Tensor, Tensor]
+    input: Tensor, fake_posterior: tuple[Tensor, Tensor], rec_posterior: tuple[Tensor, Tensor]
 ) -> tuple[Tensor, Tensor]:
     """Batch-mean KLs of the two generated batches' posteriors: IntroVAE's discriminator."""
-    fake_kl = gaussian_kl(*as_posterior(fake_posterior, "fake_posterior"))
-    rec_kl = gaussian_kl(*as_posterior(rec_posterior, "rec_posterior"))
-    return fake_kl, rec_kl
+    kls = []
+    for name, posterior in (("fake_posterior", fake_posterior), ("rec_posterior", rec_posterior)):
+        mu, logvar = as_posterior(posterior, name)
+        # Checked here under the caller's name: gaussian_kl would call them mu and logvar,
+        # which are other arguments of the caller.
+        check_same_device(mu, f"{name}'s mu", logvar, f"{name}'s logvar")
+        check_same_device(input, "input", mu, name)
+        check_nonempty_batch(mu, name)
+        kls.append(gaussian_kl(mu, logvar))
+    return kls[0], kls[1]
 
 
 def intro_vae_encoder_loss(
@@ -464,7 +475,7 @@ def intro_vae_encoder_loss(
     kl_weight = check_non_negative(kl_weight, "kl_weight")
     neg_weight = check_non_negative(neg_weight, "neg_weight")
     _check_autoencoded(input, target, mu, logvar, names=("input", "target", "mu", "logvar"))
-    fake_kl, rec_kl = _hinge_inputs(fake_posterior, rec_posterior)
+    fake_kl, rec_kl = _hinge_inputs(input, fake_posterior, rec_posterior)
     hinge = F.relu(margin - rec_kl) + F.relu(margin - fake_kl)
     rec = reconstruction_loss(input, target, recon=recon)
     return recon_weight * rec + kl_weight * (gaussian_kl(mu, logvar) + 0.5 * neg_weight * hinge)
@@ -518,6 +529,6 @@ def intro_vae_decoder_loss(
     recon_weight = check_non_negative(recon_weight, "recon_weight")
     kl_weight = check_non_negative(kl_weight, "kl_weight")
     _check_real(input, target)
-    fake_kl, rec_kl = _hinge_inputs(fake_posterior, rec_posterior)
+    fake_kl, rec_kl = _hinge_inputs(input, fake_posterior, rec_posterior)
     rec = reconstruction_loss(input, target, recon=recon)
     return recon_weight * rec + 0.5 * kl_weight * (rec_kl + fake_kl)

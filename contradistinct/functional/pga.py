@@ -11,7 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contradistinct._checks import check_positive, check_rank, check_same_shape
+from contradistinct._checks import (
+    check_nonempty_batch,
+    check_positive,
+    check_rank,
+    check_same_shape,
+)
 from contradistinct._precision import as_float32
 from contradistinct._reduction import check_reduction, reduce
 from contradistinct.functional.gaussian import gaussian_kl
@@ -66,6 +71,7 @@ def pga_encoder_nll(z: Tensor, *, reduction: str = "mean") -> Tensor:
         tensor(2.)
     """
     z = check_rank(z, "z", 2, "(B, H)")
+    check_nonempty_batch(z, "z")
     check_reduction(reduction)
     per_sample = 0.5 * as_float32(z).square().mean(dim=1)
     return reduce(per_sample, reduction)
@@ -128,6 +134,7 @@ def pga_decoder_nll(
     delta = check_rank(delta, "delta", 2, "(B, H)")
     check_same_shape(h_perturbed, "h_perturbed", h, "h")
     check_same_shape(h, "h", delta, "delta")
+    check_nonempty_batch(h_perturbed, "h_perturbed")
     check_reduction(reduction)
     h_perturbed, h, delta = as_float32(h_perturbed), as_float32(h), as_float32(delta)
     tiny = torch.finfo(h.dtype).tiny

@@ -6,13 +6,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from contradistinct._checks import check_rank
+from contradistinct._checks import check_rank, check_same_device
 
 
 def _as_float64(value: Tensor | np.ndarray, name: str, ndim: int, layout: str) -> Tensor:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
-    tensor = check_rank(value, name, ndim, layout).to(torch.float64)
+    tensor = check_rank(value, name, ndim, layout)
+    if tensor.is_meta:
+        raise ValueError(
+            f"{name} is on the meta device, which holds no values: the distance is computed "
+            "from the statistics' values"
+        )
+    tensor = tensor.to(torch.float64)
     if not torch.isfinite(tensor).all():
         raise ValueError(
             f"{name} must be finite, got non-finite values in shape {tuple(tensor.shape)}"
@@ -20,8 +26,37 @@ def _as_float64(value: Tensor | np.ndarray, name: str, ndim: int, layout: str) -
     return tensor
 
 
-def _psd_sqrt(matrix: Tensor) -> Tensor:
+# Relative rounding a covariance may carry: asymmetry up to this fraction of its largest entry,
+# negative eigenvalues down to this fraction of its largest eigenvalue (float32 sums of
+# features reach about 1e-6).
+_TOLERANCE = 1e-5
+
+
+def _check_covariance(matrix: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    """The eigendecomposition of a covariance, refusing one that is not symmetric PSD.
+
+    Clamping a clearly negative eigenvalue to zero would silently drop its share of the trace
+    term (a negative definite ``sigma1`` lost the term entirely), so only rounding is clamped.
+    """
+    scale = matrix.abs().max()
+    asymmetry = (matrix - matrix.mT).abs().max()
+    if bool(asymmetry > _TOLERANCE * scale):
+        raise ValueError(
+            f"{name} must be a symmetric covariance, but it differs from its transpose by up to "
+            f"{asymmetry.item():.3g} (largest entry {scale.item():.3g})"
+        )
     eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+    smallest, largest = eigenvalues[0], eigenvalues.abs().max()
+    if bool(smallest < -_TOLERANCE * largest):
+        raise ValueError(
+            f"{name} must be positive semi-definite, but its smallest eigenvalue is "
+            f"{smallest.item():.3g} (largest magnitude {largest.item():.3g}); its square root "
+            "would leave out part of the trace term"
+        )
+    return eigenvalues, eigenvectors
+
+
+def _psd_sqrt(eigenvalues: Tensor, eigenvectors: Tensor) -> Tensor:
     # Rounding can push eigenvalues of a positive semi-definite matrix slightly below zero.
     roots = eigenvalues.clamp(min=0).sqrt()
     return (eigenvectors * roots) @ eigenvectors.mT
@@ -47,12 +82,16 @@ def frechet_distance(
     :math:`\operatorname{tr}(\Sigma_1\Sigma_2)^{1/2}` equals the trace of the symmetric matrix
     above, so both square roots come from symmetric eigendecompositions (``torch.linalg.eigh``)
     in float64: no ``scipy``, no complex parts to discard, and singular covariances (fewer samples
-    than features) are handled. Eigenvalues that rounding pushes below zero are clamped, and so
-    is the result: it is never negative.
+    than features) are handled. Eigenvalues that rounding pushes below zero (down to
+    :math:`10^{-5}` of the largest) are clamped, and so is the result: it is never
+    negative. A covariance that is not symmetric, or has a clearly negative eigenvalue, is
+    refused with a ``ValueError`` naming it: its square root does not exist, and clamping would
+    silently drop part of the trace term.
 
     Args:
         mu1: mean of the first Gaussian, shape ``(F,)`` (tensor or NumPy array).
-        sigma1: its covariance, shape ``(F, F)``, symmetric positive semi-definite.
+        sigma1: its covariance, shape ``(F, F)``, symmetric positive semi-definite (up to
+            rounding).
         mu2: mean of the second Gaussian, shape ``(F,)``.
         sigma2: its covariance, shape ``(F, F)``.
 
@@ -69,6 +108,8 @@ def frechet_distance(
     mu2 = _as_float64(mu2, "mu2", 1, "(F,)")
     sigma1 = _as_float64(sigma1, "sigma1", 2, "(F, F)")
     sigma2 = _as_float64(sigma2, "sigma2", 2, "(F, F)")
+    for name, tensor in (("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
+        check_same_device(mu1, "mu1", tensor, name)
     features = mu1.shape[0]
     for name, tensor, expected in (
         ("mu2", mu2, (features,)),
@@ -80,7 +121,8 @@ def frechet_distance(
                 f"{name} must have shape {expected} to match mu1 of shape {(features,)}, "
                 f"got {tuple(tensor.shape)}"
             )
-    sqrt_sigma1 = _psd_sqrt(sigma1)
+    sqrt_sigma1 = _psd_sqrt(*_check_covariance(sigma1, "sigma1"))
+    _check_covariance(sigma2, "sigma2")
     product = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
     product = 0.5 * (product + product.mT)
     trace_sqrt = torch.linalg.eigvalsh(product).clamp(min=0).sqrt().sum()

@@ -16,7 +16,10 @@ Two families, named apart on purpose:
 Conventions shared by all four: 100 bins per axis over ``range × range`` (``[-2, 2]`` for
 8 Gaussians, ``[-4, 4]`` otherwise in the paper), points outside the range are dropped
 before normalising (as ``numpy.histogram2d(density=True)`` does), the right edge belongs to
-the last bin, :math:`P` is the real and :math:`Q` the generated distribution. Like every
+the last bin, :math:`P` is the real and :math:`Q` the generated distribution. A point set with
+no point inside the range (or no point at all) has no histogram to compare, so the four
+divergences refuse it with a ``ValueError`` naming ``generated`` or ``real`` (they used to
+return 0, ``inf`` or 0.3466 for it). Like every
 comparison in the library they take the prediction first, ``(generated, real)``, as
 ``torch.nn.functional.kl_div(input, target)`` does for :math:`\\mathrm{KL}(target \\Vert input)`
 and as the authors' metric code calls it (github.com/taldatech/soft-intro-vae-pytorch,
@@ -30,14 +33,22 @@ import math
 import torch
 from torch import Tensor
 
-from contradistinct._checks import check_positive_int, check_rank
+from contradistinct._checks import (
+    check_non_negative,
+    check_positive_int,
+    check_rank,
+    check_same_device,
+)
 
 SOFT_INTRO_FLOOR = 1e-14
 """The floor added inside the logarithm by the Soft-IntroVAE authors' metric code."""
 
 
 def _check_range(range: tuple[float, float]) -> tuple[float, float]:
-    low, high = float(range[0]), float(range[1])
+    try:
+        low, high = (float(value) for value in range)
+    except (TypeError, ValueError):
+        raise TypeError(f"range must be a (low, high) pair of numbers, got {range!r}") from None
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"range must be a finite (low, high) with low < high, got {range}")
     return low, high
@@ -64,9 +75,15 @@ def histogram2d(
         tensor([[0.0000, 0.5000],
                 [0.0000, 0.5000]], dtype=torch.float64)
     """
-    points = check_rank(points, "points", 2, "(N, 2)")
+    return _histogram(points, "points", bins, range)
+
+
+def _histogram(points: Tensor, name: str, bins: int, range: tuple[float, float]) -> Tensor:
+    points = check_rank(points, name, 2, "(N, 2)")
     if points.shape[1] != 2:
-        raise ValueError(f"points must have shape (N, 2), got {tuple(points.shape)}")
+        raise ValueError(f"{name} must have shape (N, 2), got {tuple(points.shape)}")
+    if points.is_meta:
+        raise ValueError(f"{name} is on the meta device, which holds no values to count")
     bins = check_positive_int(bins, "bins")
     low, high = _check_range(range)
     points = points.detach().to(torch.float64)
@@ -75,6 +92,30 @@ def histogram2d(
     counts = torch.bincount(cells[:, 0] * bins + cells[:, 1], minlength=bins * bins)
     counts = counts.to(torch.float64).reshape(bins, bins)
     return counts / counts.sum().clamp_min(1.0)
+
+
+def _occupied(points: Tensor, name: str, bins: int, range: tuple[float, float]) -> Tensor:
+    """The histogram of a point set the divergences can compare: not empty inside the range."""
+    histogram = _histogram(points, name, bins, range)
+    if points.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one point, got shape {tuple(points.shape)}")
+    # A metric, not a training step: reading the total back costs nothing that matters.
+    if not bool(histogram.sum() > 0):
+        raise ValueError(
+            f"{name} has no point inside range={tuple(range)} (all {points.shape[0]} points lie "
+            "outside), so it has no histogram to compare"
+        )
+    return histogram
+
+
+def _occupied_pair(
+    generated: Tensor, real: Tensor, bins: int, range: tuple[float, float]
+) -> tuple[Tensor, Tensor]:
+    """The histograms :math:`P` of ``real`` and :math:`Q` of ``generated``, checked."""
+    p = _occupied(real, "real", bins, range)
+    q = _occupied(generated, "generated", bins, range)
+    check_same_device(generated, "generated", real, "real")
+    return p, q
 
 
 def _kl(p: Tensor, q: Tensor, floor: float) -> Tensor:
@@ -103,8 +144,8 @@ def histogram_kl(
         >>> histogram_kl(x, x)
         tensor(0., dtype=torch.float64)
     """
-    p = histogram2d(real, bins=bins, range=range)
-    q = histogram2d(generated, bins=bins, range=range)
+    floor = check_non_negative(floor, "floor")
+    p, q = _occupied_pair(generated, real, bins, range)
     return _kl(p, q, floor)
 
 
@@ -131,8 +172,7 @@ def histogram_jsd(
         >>> histogram_jsd(a, b)  # disjoint supports
         tensor(0.6931, dtype=torch.float64)
     """
-    p = histogram2d(real, bins=bins, range=range)
-    q = histogram2d(generated, bins=bins, range=range)
+    p, q = _occupied_pair(generated, real, bins, range)
     m = 0.5 * (p + q)
     return 0.5 * (_kl(p, m, 0.0) + _kl(q, m, 0.0))
 
@@ -140,11 +180,10 @@ def histogram_jsd(
 def _densities(
     generated: Tensor, real: Tensor, bins: int, range: tuple[float, float]
 ) -> tuple[Tensor, Tensor]:
+    p, q = _occupied_pair(generated, real, bins, range)
     low, high = _check_range(range)
     area = ((high - low) / bins) ** 2
-    p = histogram2d(real, bins=bins, range=range) / area
-    q = histogram2d(generated, bins=bins, range=range) / area
-    return p, q
+    return p / area, q / area
 
 
 def soft_intro_histogram_kl(

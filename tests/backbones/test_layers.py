@@ -132,3 +132,23 @@ def test_layers_reject_bad_arguments():
         EqualizedLinear(3.0, 3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="group_size must be a positive int"):
         MinibatchStdDev(0)
+
+
+def test_pixel_norm_refuses_complex_and_integer_tensors():
+    # issue 14: complex tensors passed through.
+    with pytest.raises(
+        TypeError, match=r"x must be a floating-point tensor \(real\), got .*complex"
+    ):
+        pixel_norm(torch.randn(2, 4, dtype=torch.complex64))
+    with pytest.raises(TypeError, match=r"x must be a floating-point tensor"):
+        PixelNorm()(torch.ones(2, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"x must have at least 2 dimensions, got shape \(4,\)"):
+        pixel_norm(torch.randn(4))
+
+
+def test_minibatch_stddev_refuses_an_empty_batch():
+    # issue 14: ZeroDivisionError from the group size min(4, 0).
+    with pytest.raises(
+        ValueError, match=r"x must hold at least one sample, got shape \(0, 3, 4, 4\)"
+    ):
+        minibatch_stddev(torch.randn(0, 3, 4, 4))

@@ -276,3 +276,17 @@ def test_bad_inputs_name_expected_and_received_shapes(decoder, critic, encoder):
         ProGANDecoder(max_resolution=4)
     with pytest.raises(ValueError, match="max_resolution must be a power of two from 8 to 1024"):
         ProGANDiscriminator(2048)
+
+
+def test_the_discriminator_refuses_an_empty_batch_and_the_others_return_one(
+    decoder, critic, encoder
+):
+    # issue 14: ZeroDivisionError inside minibatch standard deviation. A batch of nothing has
+    # no standard deviation; the decoder and the encoder map it to nothing, as nn.Conv2d does.
+    with pytest.raises(
+        ValueError, match=r"x must hold at least one sample, got shape \(0, 3, 8, 8"
+    ):
+        critic(torch.randn(0, 3, 8, 8))
+    mu, logvar = encoder(torch.randn(0, 3, 8, 8))
+    assert mu.shape == logvar.shape == (0, encoder.latent_dim)
+    assert decoder(torch.randn(0, decoder.latent_dim), 8).shape == (0, 3, 8, 8)

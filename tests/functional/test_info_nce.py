@@ -162,6 +162,42 @@ def test_contrastive_accuracy():
     torch.testing.assert_close(contrastive_accuracy(logits), torch.tensor(2 / 3))
 
 
+def test_contrastive_accuracy_of_an_empty_batch_is_refused():
+    # issue 14: the mean over no rows was NaN.
+    with pytest.raises(
+        ValueError, match=r"logits must hold at least one sample, got shape \(0, 3\)"
+    ):
+        contrastive_accuracy(torch.zeros(0, 3))
+
+
+def test_an_invalid_tensor_temperature_off_the_cpu_gives_nan_not_a_plausible_loss():
+    # Where reading the value would cost a host sync, the device turns it into NaN instead.
+    q, k, n = (torch.randn(*shape, device="meta") for shape in ((4, 8), (4, 8), (5, 8)))
+    for tau in (-0.07, 0.0, math.inf):
+        logits = info_nce_logits(q, k, n, temperature=torch.tensor(tau, device="meta"))
+        assert logits.shape == (4, 6) and logits.device.type == "meta"
+    # The same guard, run where values exist: the CPU path under torch.compile's flag.
+    from contradistinct.functional import contrastive
+
+    guarded = contrastive._check_temperature
+    q = torch.randn(4, 8)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.compiler, "is_compiling", lambda: True)
+        for tau in (-0.07, 0.0, math.inf, math.nan):
+            assert guarded(torch.tensor(tau), q).isnan()
+        assert guarded(torch.tensor(0.5), q) == 0.5
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_info_nce_infers_shapes_on_the_meta_device(reduction):
+    # issue 14: torch.autocast(device_type="meta") failed inside info_nce.
+    q, k, n = (torch.randn(*shape, device="meta") for shape in ((4, 8), (4, 8), (5, 8)))
+    mask = torch.ones(5, dtype=torch.bool, device="meta")
+    loss = info_nce(q, k, n, negative_mask=mask, reduction=reduction, in_batch_negatives=True)
+    assert loss.device.type == "meta"
+    assert loss.shape == ((4,) if reduction == "none" else ())
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -169,9 +205,28 @@ def test_contrastive_accuracy():
         ({"positive": torch.randn(3, 8)}, ValueError, r"positive must have the shape of query"),
         ({"negatives": torch.randn(5, 7)}, ValueError, r"negatives must have embedding size D = 8"),
         ({"negatives": torch.randn(5)}, ValueError, r"negatives must have 2 dimensions"),
-        ({"temperature": 0.0}, ValueError, r"temperature must be positive, got 0.0"),
+        ({"temperature": 0.0}, ValueError, r"temperature must be positive and finite, got 0.0"),
         ({"temperature": -1.0}, ValueError, r"temperature must be positive"),
         ({"temperature": torch.ones(2)}, ValueError, r"temperature must be a scalar tensor"),
+        # issue 14: inf gave the constant log(K + 1) with accuracy 1; tensors were not checked.
+        (
+            {"temperature": math.inf},
+            ValueError,
+            r"temperature must be positive and finite, got inf",
+        ),
+        ({"temperature": math.nan}, ValueError, r"temperature must be positive and finite"),
+        ({"temperature": torch.tensor(-0.07)}, ValueError, r"temperature must be .* got -0.07"),
+        ({"temperature": torch.tensor(0.0)}, ValueError, r"temperature must be positive"),
+        ({"temperature": torch.tensor(math.inf)}, ValueError, r"temperature must be positive"),
+        ({"temperature": torch.tensor(1)}, TypeError, r"temperature must be a floating-point"),
+        ({"temperature": torch.tensor(1.0, device="meta")}, ValueError, r"query and temperature"),
+        ({"positive": torch.randn(4, 8, device="meta")}, ValueError, r"query and positive must be"),
+        ({"negatives": torch.randn(5, 8, device="meta")}, ValueError, r"query and negatives"),
+        (
+            {"negative_mask": torch.ones(5, dtype=torch.bool, device="meta")},
+            ValueError,
+            r"query and negative_mask must be on the same device",
+        ),
         ({"reduction": "avg"}, ValueError, r"reduction must be one of"),
         ({"negative_mask": torch.ones(4, dtype=torch.bool)}, ValueError, r"negative_mask must"),
         ({"negative_mask": torch.ones(5)}, TypeError, r"negative_mask must be a bool tensor"),

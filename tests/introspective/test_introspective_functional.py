@@ -313,3 +313,32 @@ def test_bad_input() -> None:
         exp_elbo(torch.zeros(2, 2), scale=1.0)
     with pytest.raises(TypeError, match="negative_elbo"):
         exp_elbo(torch.zeros(2, dtype=torch.long), scale=1.0)
+
+
+@pytest.mark.parametrize("name", ["recon_weight", "kl_weight"])
+def test_negative_elbo_refuses_an_infinite_weight(name: str) -> None:
+    # issue 14: infinite weights were accepted.
+    x, z = torch.zeros(2, 3), torch.zeros(2, 4)
+    with pytest.raises(ValueError, match=rf"{name} must be non-negative and finite, got inf"):
+        negative_elbo(x, x, z, z, **{name: math.inf})
+
+
+def test_intro_vae_names_the_posterior_that_is_empty_or_elsewhere() -> None:
+    # The hinge's KLs once called these posteriors "mu" and "logvar", the caller's other names.
+    x, z = torch.zeros(2, 3), torch.zeros(2, 4)
+    empty = (torch.zeros(0, 4), torch.zeros(0, 4))
+    with pytest.raises(ValueError, match=r"fake_posterior must hold at least one sample"):
+        intro_vae_decoder_loss(x, x, fake_posterior=empty, rec_posterior=(z, z))
+    meta = (torch.zeros(2, 4, device="meta"), z)
+    with pytest.raises(ValueError, match=r"rec_posterior's mu and rec_posterior's logvar must be"):
+        intro_vae_encoder_loss(x, x, z, z, fake_posterior=(z, z), rec_posterior=meta, margin=1.0)
+
+
+def test_soft_intro_encoder_loss_names_its_own_weights() -> None:
+    x, z = torch.zeros(2, 3), torch.zeros(2, 4)
+    batch = ReencodedBatch(x, z, z, x)
+    with pytest.raises(ValueError, match=r"beta_kl must be non-negative and finite, got nan"):
+        soft_intro_encoder_loss(
+            x, x, z, z, fake=batch, rec=batch, beta_rec=1.0, beta_kl=math.nan, beta_neg=1.0,
+            scale=0.5,
+        )  # fmt: skip

@@ -105,3 +105,30 @@ def test_non_finite_and_wrong_type() -> None:
         frechet_distance(torch.zeros(2), sigma, torch.zeros(2), torch.eye(2))
     with pytest.raises(TypeError, match=r"mu1 must be a torch\.Tensor"):
         frechet_distance([0.0, 0.0], torch.eye(2), torch.zeros(2), torch.eye(2))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["sigma1", "sigma2"])
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (-torch.eye(3, dtype=torch.float64), r"must be positive semi-definite, .* -1"),
+        (
+            torch.diag(torch.tensor([2.0, 1.0, -0.5], dtype=torch.float64)),
+            r"must be .* eigenvalue is -0\.5",
+        ),
+        (torch.tensor([[1.0, 0.5, 0], [0, 1, 0], [0, 0, 1]]), r"must be a symmetric covariance"),
+    ],
+)
+def test_a_covariance_that_is_not_symmetric_psd_is_refused(name, bad, match) -> None:
+    # issue 14: a non-positive-definite covariance silently dropped the trace term.
+    sigmas = {"sigma1": torch.eye(3), "sigma2": torch.eye(3)} | {name: bad}
+    with pytest.raises(ValueError, match=rf"{name} {match}"):
+        frechet_distance(torch.zeros(3), sigmas["sigma1"], torch.zeros(3), sigmas["sigma2"])
+
+
+@given(dim=st.integers(2, 10), seed=st.integers(0, 2**16), rank=st.integers(1, 10))
+def test_rounding_below_zero_of_a_singular_covariance_is_still_accepted(dim, seed, rank) -> None:
+    mu, sigma = random_gaussian(dim, seed, rank)
+    noisy = (sigma.float() + 1e-7 * torch.randn(dim, dim).float()).double()  # float32 rounding
+    noisy = 0.5 * (noisy + noisy.T) + 1e-7 * torch.triu(torch.ones(dim, dim), 1).double()
+    assert frechet_distance(mu, noisy, mu, sigma).item() >= 0

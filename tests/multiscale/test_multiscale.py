@@ -241,7 +241,7 @@ def test_state_dict_restores_the_queues() -> None:
     for name in contrast.names:
         for a, b in zip(queue_state(contrast, name), queue_state(restored, name), strict=True):
             assert torch.equal(a, b)
-    assert any(key.startswith("_heads.0.") for key in contrast.state_dict())
+    assert any(key.startswith("_heads.block2:0.") for key in contrast.state_dict())
 
 
 def test_any_module_can_be_a_head() -> None:
@@ -259,8 +259,8 @@ def test_a_feature_that_does_not_fit_its_head_names_the_layer_and_shapes() -> No
     contrast = MultiScaleContrastive(make_heads(), queue_size=16)
     q = features(0) | {"block1": torch.randn(B, C, S + 1, S + 1)}
     message = (
-        "the features of layer 'block1' do not fit its DeepSupervisionHead: features must have "
-        f"shape (B, {C}, {S}, {S}), got ({B}, {C}, {S + 1}, {S + 1})"
+        "queries['block1'] does not fit the head of layer 'block1' (DeepSupervisionHead): "
+        f"features must have shape (B, {C}, {S}, {S}), got ({B}, {C}, {S + 1}, {S + 1})"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         contrast(q, features(1))
@@ -382,3 +382,116 @@ def test_key_momentum_refuses_lazy_heads():
         MultiScaleContrastive(
             {"block1": DeepSupervisionHead(in_channels=4, dim=8)}, queue_size=8, key_momentum=0.9
         )
+
+
+# The state is keyed by layer name (issue 14: heads loaded in the order (b, a) swapped silently).
+
+
+def _two_scales(order: tuple[str, str], **kwargs: object) -> MultiScaleContrastive:
+    heads = {"a": ProjectionHead(C, D), "b.0": DeepSupervisionHead(C, D, spatial_size=S)}
+    return MultiScaleContrastive({name: heads[name] for name in order}, queue_size=16, **kwargs)
+
+
+def _two_features(seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"a": torch.randn(B, C, generator=g), "b.0": torch.randn(B, C, S, S, generator=g)}
+
+
+@pytest.mark.parametrize("key_momentum", [None, 0.9])
+def test_a_state_loads_by_layer_name_whatever_the_order(key_momentum: float | None) -> None:
+    torch.manual_seed(0)
+    saved = _two_scales(("a", "b.0"), key_momentum=key_momentum)
+    for seed in range(3):
+        saved(_two_features(seed), _two_features(seed + 10))
+    loaded = _two_scales(("b.0", "a"), key_momentum=key_momentum)
+    loaded.load_state_dict(saved.state_dict())
+    for name in ("a", "b.0"):
+        pairs = zip(saved.heads[name].parameters(), loaded.heads[name].parameters(), strict=True)
+        for p, q in pairs:
+            assert torch.equal(p, q)
+        assert torch.equal(
+            saved.instance_losses[name].queue.keys, loaded.instance_losses[name].queue.keys
+        )
+    out_saved = saved(_two_features(7), _two_features(8), enqueue=False)
+    out_loaded = loaded(_two_features(7), _two_features(8), enqueue=False)
+    for name in ("a", "b.0"):
+        torch.testing.assert_close(out_saved.losses[name], out_loaded.losses[name])
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_state_of_other_layer_names_is_refused_naming_them(strict: bool) -> None:
+    state = _two_scales(("a", "b.0")).state_dict()
+    renamed = MultiScaleContrastive(
+        {"a": ProjectionHead(C, D), "c": DeepSupervisionHead(C, D, spatial_size=S)}, queue_size=16
+    )
+    before = copy.deepcopy(renamed.state_dict())
+    with pytest.raises(
+        ValueError,
+        match=r"holds the scales \['a', 'b\.0'\] but this module has \['a', 'c'\].*"
+        r"missing here: \['b\.0'\]; not in the state: \['c'\]",
+    ):
+        renamed.load_state_dict(state, strict=strict)
+    for name, value in renamed.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_a_state_keyed_by_position_is_refused() -> None:
+    # What contradistinct 0.1.0 saved: _heads.0, _instance_losses.1..., module version 1.
+    new = _two_scales(("a", "b.0")).state_dict()
+    old = type(new)(
+        (key.replace("a.", "0.", 1).replace("b:0.", "1.", 1), value) for key, value in new.items()
+    )
+    old._metadata = copy.deepcopy(new._metadata)  # type: ignore[attr-defined]
+    old._metadata[""]["version"] = 1  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"saved by contradistinct 0\.1\.0, which keyed"):
+        _two_scales(("a", "b.0")).load_state_dict(old, strict=False)
+    del old._metadata  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"holds the scales \['0', '1'\]"):
+        _two_scales(("a", "b.0")).load_state_dict(old, strict=False)
+
+
+def test_layer_names_map_to_distinct_state_keys() -> None:
+    from contradistinct.multiscale import _layer_name, _state_key
+
+    names = ["blocks.2", "blocks:2", "blocks%3A2", "blocks%2", "keys", "", "%", "a.b.c", "1", "0"]
+    keys = [_state_key(name) for name in names]
+    assert len(set(keys)) == len(names)
+    assert all("." not in key and key for key in keys)
+    assert [_layer_name(key) for key in keys] == names
+    contrast = MultiScaleContrastive({name: nn.Linear(3, 4) for name in names}, queue_size=8)
+    again = MultiScaleContrastive({name: nn.Linear(3, 4) for name in reversed(names)}, queue_size=8)
+    again.load_state_dict(contrast.state_dict())
+    for name in names:
+        assert torch.equal(contrast.heads[name].weight, again.heads[name].weight)
+
+
+def test_embeddings_that_do_not_pair_name_the_layer() -> None:
+    contrast = _two_scales(("a", "b.0"))
+    keys = _two_features(1) | {"a": torch.randn(B - 1, C)}
+    with pytest.raises(
+        ValueError,
+        match=r"the embeddings of queries\['a'\] and keys\['a'\] \(layer 'a'\) do not make an "
+        rf"InfoNCE pair: got shapes \({B}, {D}\) and \({B - 1}, {D}\)",
+    ):
+        contrast(_two_features(0), keys)
+    keys = _two_features(1) | {"a": torch.randn(B, C + 1)}
+    with pytest.raises(ValueError, match=r"keys\['a'\] does not fit the head of layer 'a'"):
+        contrast(_two_features(0), keys)
+
+
+def test_an_infinite_scale_weight_is_refused() -> None:
+    # issue 14: infinite scale weights were accepted.
+    with pytest.raises(ValueError, match=r"weights\['a'\] must be non-negative and finite"):
+        _two_scales(("a", "b.0"), weights={"a": float("inf"), "b.0": 1.0})
+
+
+@pytest.mark.parametrize("key_momentum", [None, 0.9])
+def test_infers_shapes_on_the_meta_device_with_ielbo_above(key_momentum: float | None) -> None:
+    # issue 14: info_nce and everything above it failed inside torch.autocast("meta").
+    contrast = _two_scales(("a", "b.0"), key_momentum=key_momentum, start_steps={"a": 2})
+    ielbo = IELBO(contrast).to("meta")
+    features = {name: f.to("meta") for name, f in _two_features(0).items()}
+    mu = torch.zeros(B, 3, device="meta")
+    out = ielbo(features, features, mu, mu, step=torch.tensor(3, device="meta"))
+    assert out.loss.device.type == "meta" and out.loss.shape == ()
+    contrast.update()

@@ -181,3 +181,17 @@ def test_bad_input() -> None:
         latent_reconstruction_loss(torch.zeros(2, 3, 1), torch.zeros(2, 3))
     with pytest.raises(TypeError, match="x"):
         LPGALoss()(encoder, decoder, torch.zeros(4, 6, dtype=torch.long))
+
+
+def test_the_likelihoods_refuse_an_empty_batch() -> None:
+    # issue 14: the batch mean over no samples was NaN.
+    empty = torch.zeros(0, 3)
+    with pytest.raises(ValueError, match=r"z must hold at least one sample, got shape \(0, 3\)"):
+        pga_encoder_nll(empty)
+    with pytest.raises(ValueError, match=r"h_perturbed must hold at least one sample"):
+        pga_decoder_nll(empty, empty, empty)
+    with pytest.raises(ValueError, match=r"input must hold at least one sample"):
+        latent_reconstruction_loss(empty, empty)
+    with pytest.raises(ValueError, match=r"input must hold at least one sample"):
+        pga_vae_loss(empty, empty, empty, empty)
+    assert hypersphere_noise(empty, 0.1).shape == (0, 3)  # noise for no sample is no noise

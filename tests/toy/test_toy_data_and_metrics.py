@@ -152,3 +152,41 @@ def test_bad_input() -> None:
         grid_normalized_elbo(torch.zeros(2, 2), torch.zeros(3))
     with pytest.raises(ValueError, match="non-empty"):
         grid_normalized_elbo(torch.zeros(0), torch.zeros(3))
+
+
+DIVERGENCES = [histogram_kl, histogram_jsd, soft_intro_histogram_kl, soft_intro_histogram_jsd]
+
+
+@pytest.mark.parametrize("divergence", DIVERGENCES)
+@pytest.mark.parametrize("empty", ["generated", "real"])
+def test_an_empty_point_set_is_refused_naming_it(divergence, empty) -> None:
+    # issue 14: empty point sets gave 0, inf or 0.3466.
+    points = {"generated": torch.rand(50, 2), "real": torch.rand(50, 2)}
+    points[empty] = torch.zeros(0, 2)
+    with pytest.raises(ValueError, match=rf"{empty} must hold at least one point, got shape"):
+        divergence(**points, bins=4, range=(-1, 1))
+    points[empty] = torch.full((5, 2), 3.0)  # every point outside the range
+    with pytest.raises(ValueError, match=rf"{empty} has no point inside range=\(-1, 1\)"):
+        divergence(**points, bins=4, range=(-1, 1))
+
+
+@pytest.mark.parametrize("divergence", DIVERGENCES)
+def test_bad_points_name_the_callers_argument(divergence) -> None:
+    with pytest.raises(ValueError, match=r"generated must have shape \(N, 2\), got \(5, 3\)"):
+        divergence(torch.rand(5, 3), torch.rand(5, 2))
+    with pytest.raises(ValueError, match=r"real must have 2 dimensions \(N, 2\), got shape \(5,\)"):
+        divergence(torch.rand(5, 2), torch.rand(5))
+    with pytest.raises(TypeError, match=r"range must be a \(low, high\) pair of numbers, got 2"):
+        divergence(torch.rand(5, 2), torch.rand(5, 2), range=2)
+
+
+def test_an_infinite_or_negative_floor_is_refused() -> None:
+    for floor in (math.inf, -1.0, math.nan):
+        with pytest.raises(ValueError, match="floor must be non-negative and finite"):
+            histogram_kl(torch.rand(5, 2), torch.rand(5, 2), floor=floor)
+
+
+def test_histogram2d_of_no_point_inside_is_all_zeros() -> None:
+    # The documented result of the histogram itself, which is not a comparison.
+    assert not histogram2d(torch.zeros(0, 2), bins=3).any()
+    assert not histogram2d(torch.full((4, 2), 9.0), bins=3).any()
