@@ -21,7 +21,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api_pages import documented_names, is_module_boilerplate, reference_pages  # noqa: E402
-from executable_pages import to_text_notebook  # noqa: E402
+from executable_pages import _ADDRESS_REPR, to_text_notebook  # noqa: E402
 from offline_check import check_site, external_loads  # noqa: E402
 from test_docs_code import python_blocks  # noqa: E402
 
@@ -77,6 +77,13 @@ def test_conversion_turns_top_level_python_fences_into_cells_only() -> None:
     assert converted.count("{code-cell} ipython3") == 3  # the hidden seed cell, a, b
     assert "```python\nshown = True" in converted and "```bash\necho hi" in converted
     assert to_text_notebook("# Only prose\n\n```bash\nls\n```\n") is None
+
+
+def test_only_memory_address_results_are_hidden() -> None:
+    assert _ADDRESS_REPR.match("<torch._C.Generator object at 0x7f3a2c1d4e50>")
+    assert _ADDRESS_REPR.match("<torch._C.Generator at 0x7FEA80B1D450>")
+    assert not _ADDRESS_REPR.match("tensor(512)")
+    assert not _ADDRESS_REPR.match("<queue at 0x1>\ntensor(1.)")
 
 
 def test_a_page_with_front_matter_and_code_is_refused() -> None:
