@@ -1,4 +1,4 @@
-"""Draw the DC-VAE training step: the data flow (left) and which loss trains which network (right).
+"""Draw the DC-VAE training step: the data flow (top) and which loss trains which network (below).
 
 Run from the repository root to refresh the picture shown on the concepts page::
 
@@ -119,38 +119,42 @@ def draw_flow(ax: Axes) -> None:
 
 
 def draw_matrix(ax: Axes) -> None:
-    ax.set_xlim(-2.6, len(NETWORKS) - 0.4)
+    ax.set_xlim(-3.4, len(NETWORKS) - 0.4)
     ax.set_ylim(len(LOSSES) - 0.4, -1.1)
     ax.axis("off")
     ax.set_title("which loss updates which network", fontsize=11)
     for column, name in enumerate(NETWORKS):
-        ax.text(column, -0.75, name, ha="center", va="center", fontsize=9)
+        ax.text(column, -0.75, name, ha="center", va="center", fontsize=10)
     for row, (name, color, updates) in enumerate(LOSSES):
-        ax.text(-0.55, row, name, ha="right", va="center", fontsize=9, color=color)
+        ax.text(-0.55, row, name, ha="right", va="center", fontsize=10, color=color)
         for column, trains in enumerate(updates):
             if trains:
                 ax.plot(column, row, "o", ms=13, color=color)
             else:
                 ax.plot(column, row, "o", ms=13, mfc="none", mec="#bbbbbb")
     ax.text(
-        (len(NETWORKS) - 1) / 2 - 1.0,
+        (len(NETWORKS) - 1) / 2 - 1.4,
         len(LOSSES) - 0.1,
         "the momentum copy gets no gradients; it follows $D$ by EMA",
         ha="center",
         va="top",
-        fontsize=8.5,
+        fontsize=9.5,
         color="#666666",
     )
 
 
 def draw(output: Path) -> None:
-    """Write the two-panel picture to ``output`` (PNG)."""
-    fig = Figure(figsize=(14.5, 5.2))
-    flow, matrix = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.75, 1.0]})
+    """Write the two-panel picture to ``output`` (PNG).
+
+    The panels are stacked and the picture is as wide as the text column of the documentation
+    at twice its pixel density, so it is shown at full size and its labels stay readable.
+    """
+    fig = Figure(figsize=(8.0, 7.9))
+    flow, matrix = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.75, 1.0]})
     draw_flow(flow)
     draw_matrix(matrix)
-    fig.tight_layout()
-    fig.savefig(output, dpi=110)
+    fig.tight_layout(h_pad=2.0)
+    fig.savefig(output, dpi=200)
 
 
 def main() -> None:
