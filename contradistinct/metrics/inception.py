@@ -126,7 +126,7 @@ def _torch_fidelity_available() -> bool:
 
 
 def inception_from_file(path: str) -> nn.Module:
-    """FID's Inception-v3 feature extractor from a local file, for :class:`FID`.
+    """Load FID's Inception-v3 from a local file, for :class:`~contradistinct.metrics.FID`.
 
     Reads either distributed port of the Inception-v3 of the original TensorFlow FID code
     (Heusel et al. 2017), without downloading anything:
