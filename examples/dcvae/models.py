@@ -61,6 +61,7 @@ from contradistinct.backbones import (
     ProGANEncoder,
     ProgressiveSchedule,
 )
+from contradistinct.metrics import evaluation_mode, linear_probe_accuracy
 
 if TYPE_CHECKING:
     from config import Config
@@ -265,3 +266,33 @@ def real_at(x: Tensor, growth: GrowthState) -> Tensor:
         return small
     coarse = F.interpolate(F.avg_pool2d(small, 2), scale_factor=2, mode="nearest")
     return coarse.lerp(small, growth.alpha)
+
+
+def linear_probe(
+    networks: Networks, images: Tensor, labels: Tensor, growth: GrowthState
+) -> dict[str, float]:
+    """DC-VAE Table 6 on a run: a linear classifier on the encoder's posterior means.
+
+    :func:`~contradistinct.metrics.linear_probe_accuracy` (5 trials, 95 % interval) trains on
+    the means of four images in five and tests on every fifth (the split of
+    ``examples/digits_classifier.py``). The digits have no held-out set, so the autoencoder saw
+    every image; only the classifier's test images are new to the classifier.
+
+    Args:
+        networks: the run's networks; only the encoder is used, in eval mode.
+        images: ``(N, C, R, R)`` images at the full resolution.
+        labels: ``(N,)`` their classes.
+        growth: the growth state to encode at.
+
+    Returns:
+        ``probe_accuracy`` (the mean test accuracy) and ``probe_interval`` (the half-width of
+        its 95 % interval).
+    """
+    with evaluation_mode(networks.encoder), torch.no_grad():
+        means = torch.cat(
+            [networks.encode(real_at(batch, growth), growth)[0] for batch in images.split(256)]
+        )
+    held = torch.arange(len(images), device=means.device) % 5 == 0
+    labels = labels.to(means.device)
+    result = linear_probe_accuracy(means[~held], labels[~held], means[held], labels[held])
+    return {"probe_accuracy": result.accuracy, "probe_interval": result.confidence_interval}

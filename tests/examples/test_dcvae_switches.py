@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 import torch
 from config import parse_config
+from models import linear_probe
 from step import Trainer
 from torch import Tensor, nn
 
@@ -117,3 +118,22 @@ def test_the_queues_start_full_of_random_unit_vectors(tiny_args: list[str]) -> N
     assert all(loss.queue.count == 0 for loss in _contrast(empty).instance_losses.values())
     logs = empty._contrastive_step(_batch(), empty.growth(), step=0)
     assert (logs["instance"], logs["accuracy"]) == (0, 1)
+
+
+def test_the_linear_probe_reads_the_encoder_means(tiny_args: list[str]) -> None:
+    from data import load_images
+    from sklearn.datasets import load_digits
+
+    trainer = Trainer(parse_config(tiny_args), channels=1)
+    images = load_images("digits", 32)
+    labels = torch.as_tensor(load_digits().target)
+    encoder = trainer.networks.encoder
+    probe = linear_probe(trainer.networks, images, labels, trainer.growth())
+    assert set(probe) == {"probe_accuracy", "probe_interval"}
+    # Even an untrained encoder's means separate the ten digits far better than chance...
+    assert probe["probe_accuracy"] > 0.3 and probe["probe_interval"] >= 0
+    assert encoder.training  # ...measured in eval mode, then put back as it was.
+    # Labels that do not belong to the images leave the probe at chance.
+    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    chance = linear_probe(trainer.networks, images, shuffled, trainer.growth())
+    assert chance["probe_accuracy"] < 0.2
