@@ -23,7 +23,10 @@ also a generator iteration::
 Unlike the authors' code, the D step computes its fakes without a graph (nothing it does not
 train is backpropagated). ``--fused`` makes a ``dcvae`` generator iteration compute one
 reconstruction and one discriminator pass: the IELBO's gradient reaches E, G, D and the heads,
-the adversarial term's only E and G (``backward(inputs=...)``).
+the adversarial term's only E and G. It does so in one backward pass through E and G: the
+adversarial term is first differentiated with respect to the fakes only (through D, without
+D's weight gradients), and those gradients enter the IELBO's backward pass at the fakes, which
+gives the same gradients as two backward passes and saves one pass through E and G.
 
 Every step returns its logs: a dict of term name → 0-dim device tensor. Nothing here reads a
 tensor on the host; :class:`~outputs.LossLog` averages every term it is given and checks each one
@@ -252,8 +255,14 @@ class Trainer(nn.Module):
             gan = self.adversarial.generator(d_rec, self.networks.critic(x_gen, growth))
         for optimizer in (self.opt_eg, self.opt_d):
             optimizer.zero_grad(set_to_none=True)
-        out.loss.backward(inputs=self.eg_params + self.d_params, retain_graph=True)
-        gan.backward(inputs=self.eg_params)
+        # The adversarial term trains E and G only: its gradient at the fakes (through D, no
+        # weight gradients of D) joins the IELBO's at the fakes, so E and G run backward once.
+        gan_at_fakes = torch.autograd.grad(gan, (x_rec, x_gen), retain_graph=True)
+        torch.autograd.backward(
+            (out.loss, x_rec, x_gen),
+            (None, *gan_at_fakes),
+            inputs=self.eg_params + self.d_params,
+        )
         average_gradients(self.eg_params + self.d_params)
         self.opt_eg.step()
         self.opt_d.step()

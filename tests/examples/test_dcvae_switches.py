@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import pytest
@@ -118,6 +119,34 @@ def test_the_queues_start_full_of_random_unit_vectors(tiny_args: list[str]) -> N
     assert all(loss.queue.count == 0 for loss in _contrast(empty).instance_losses.values())
     logs = empty._contrastive_step(_batch(), empty.growth(), step=0)
     assert (logs["instance"], logs["accuracy"]) == (0, 1)
+
+
+def test_the_fused_step_gives_the_gradients_of_two_backward_passes(tiny_args: list[str]) -> None:
+    torch.manual_seed(0)
+    trainer = Trainer(parse_config([*tiny_args, "--fused", "--queue-init", "random"]), channels=1)
+    reference = copy.deepcopy(trainer)
+    x, growth = _batch(), trainer.growth()
+    torch.manual_seed(1)
+    trainer._fused_dcvae_step(x, growth, step=0)
+    # The same forward pass, then one backward pass per term: the adversarial term into E and
+    # G only, the IELBO into E, G, D and the heads.
+    torch.manual_seed(1)
+    x_rec, mu, logvar = reference._reconstruct(x, growth)
+    d_rec, queries, keys = reference._queries_and_keys(x_rec, x, growth)
+    out = reference.ielbo(queries, keys, mu, logvar, step=0)  # type: ignore[misc]
+    d_gen = reference.networks.critic(reference._prior(growth), growth)
+    gan = reference.adversarial.generator(d_rec, d_gen)
+    out.loss.backward(inputs=reference.eg_params + reference.d_params, retain_graph=True)
+    gan.backward(inputs=reference.eg_params)
+    params = trainer.eg_params + trainer.d_params
+    expected = reference.eg_params + reference.d_params
+    assert all(p.grad is not None for p in trainer.eg_params)
+    for param, other in zip(params, expected, strict=True):
+        # (D's logit layer is in neither graph of D: the IELBO reads D's features.)
+        if other.grad is None:
+            assert param.grad is None
+        else:
+            torch.testing.assert_close(param.grad, other.grad, rtol=1e-4, atol=1e-6)
 
 
 def test_the_linear_probe_reads_the_encoder_means(tiny_args: list[str]) -> None:
