@@ -270,13 +270,18 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float |
                 *threads, *args.extra,
             ])  # fmt: skip
     try:
-        pending = {key: c for key, c in configs.items() if not finished(Path(c.out), c)}
+        kept = [(seed, mode) for (seed, mode), c in configs.items() if finished(Path(c.out), c)]
     except CheckpointError as error:
         raise SystemExit(f"error: {error}") from error
-    for seed, mode in configs:
-        if (seed, mode) not in pending:
-            print(f"== seed {seed} {mode}: finished before, kept", flush=True)
-    failed = train_all(pending, args.jobs) if pending else []
+    for seed, mode in kept:
+        print(f"== seed {seed} {mode}: finished before, kept", flush=True)
+    # The costliest runs first, so that two jobs end together: on the digits an iteration of
+    # dcvae, vaegan, vae-contrastive and vae takes about 120, 100, 40 and 25 ms of CPU.
+    pending = sorted(
+        ((key, c) for key, c in configs.items() if key not in kept),
+        key=lambda item: (not item[1].adversarial, not item[1].contrastive),
+    )
+    failed = train_all(dict(pending), args.jobs) if pending else []
     runs: dict[int, dict[str, dict[str, float]]] = {seed: {} for seed in args.seeds}
     for (seed, mode), config in configs.items():
         record = last_record(Path(config.out))
