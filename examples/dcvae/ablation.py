@@ -198,7 +198,8 @@ def cell(summary: dict[str, float | list[float]] | None) -> str:
         return "–"
     mean, std, values = summary["mean"], summary["std"], summary["values"]
     assert isinstance(values, list)
-    return f"{mean:.4g}" if len(values) == 1 else f"{mean:.4g} ± {std:.2g}"
+    # Two significant digits of the spread, written out (190, not 1.9e+02).
+    return f"{mean:.4g}" if len(values) == 1 else f"{mean:.4g} ± {float(f'{std:.2g}'):g}"
 
 
 def markdown_table(table: dict[str, dict[str, dict[str, float | list[float]]]]) -> str:
