@@ -93,3 +93,6 @@ def test_the_table_gives_mean_and_standard_deviation_over_seeds() -> None:
     ]
     single = aggregate({0: runs[0]}, ["vae"])
     assert markdown_table(single).splitlines()[2] == "| VAE | 1 |"
+    fids = {0: {"vae": {"sample_fid": 100.0}}, 1: {"vae": {"sample_fid": 400.0}}}
+    wide = aggregate(fids, ["vae"])
+    assert markdown_table(wide).splitlines()[2] == "| VAE | 250 ± 210 |"
