@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, help="batch per process")
     add("--prior-batch-size", type=int)
     add("--discriminator-prior-batch-size", type=int,
-        help="prior samples per discriminator step (default: the batch size)")  # fmt: skip
+        help="prior samples per discriminator step (none: the batch size)")  # fmt: skip
     add("--n-critic", type=int, help="discriminator steps per generator step")
     add("--lr", type=float)
     add("--gan", choices=GAN_KINDS)
