@@ -23,6 +23,7 @@ import torch
 from models import BACKBONES
 
 from contradistinct.functional.adversarial import GAN_KINDS
+from contradistinct.queue import QUEUE_INITS
 
 MODES = ("vae", "vaegan", "vae-contrastive", "dcvae")
 
@@ -45,6 +46,9 @@ class Config:
     batch_size: int = 64
     #: Prior samples per generator step (the official code uses 2 × batch).
     prior_batch_size: int = 128
+    #: Prior samples per discriminator step; ``None``: the data batch's size, as in the authors'
+    #: code (``dis_batch_size`` 64 fakes per D step, ``gen_batch_size`` 128 per G step).
+    discriminator_prior_batch_size: int | None = None
     n_critic: int = 5
     lr: float = 2e-4
     betas: tuple[float, float] = (0.0, 0.9)
@@ -57,8 +61,15 @@ class Config:
     #: KL weight of the contrastive modes, on the KL summed over the batch (official: 1e-6).
     ielbo_kl_weight: float = 1e-6
     queue_size: int = 8192
+    #: What the queues hold before the first keys: "random" unit vectors, as the authors'
+    #: ``train.py`` (and MoCo) start, or "empty" (no negatives until keys are enqueued).
+    queue_init: str = "random"
     temperature: float = 0.07
     embed_dim: int = 16
+    #: Compute the discriminator's logit from its ``embed_dim`` embedding, which is also the
+    #: contrasted final scale (the authors' ``DualEncoder``; AutoGAN only): the GAN loss then
+    #: trains that projection too.
+    shared_head: bool = False
     #: Discriminator layers contrasted; ``None``: the discriminator's ``taps().contrast``.
     layers: list[str] | None = None
     #: Add a local-patch scale on the first layer after this many steps (``None``: never).
@@ -137,6 +148,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         steps=3000,
         batch_size=32,
         prior_batch_size=32,
+        # The authors' switches: ProGAN has no shared head; one fake per real image in the D
+        # step holds (batch = prior batch); the empty queue start stays until the ablation
+        # has measured the random one against it (docs/tutorials/ablation.md).
+        queue_init="empty",
         n_critic=1,
         lr=1e-3,
         betas=(0.0, 0.99),
@@ -152,8 +167,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         out="runs/digits",
     ),
     # The authors' CIFAR-10 settings: the Config defaults (DC-VAE §5.1; the hyperparameters at
-    # the top of github.com/mlpc-ucsd/DC-VAE train.py).
-    "cifar10": dict(data="cifar10:data/cifar-10-batches-py", out="runs/cifar10"),
+    # the top of github.com/mlpc-ucsd/DC-VAE train.py) and their discriminator's shared
+    # embedding head (models/models_32.py).
+    "cifar10": dict(data="cifar10:data/cifar-10-batches-py", shared_head=True, out="runs/cifar10"),
     # ProGAN with progressive growing to 128×128 (use --resolution 512 for the large model).
     "celeba-hq": dict(
         data="folder:data/celeba-hq",
@@ -238,12 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--steps", type=int, help="training iterations (discriminator steps)")
     add("--batch-size", type=int, help="batch per process")
     add("--prior-batch-size", type=int)
+    add("--discriminator-prior-batch-size", type=int,
+        help="prior samples per discriminator step (none: the batch size)")  # fmt: skip
     add("--n-critic", type=int, help="discriminator steps per generator step")
     add("--lr", type=float)
     add("--gan", choices=GAN_KINDS)
     add("--gradient-penalty", type=float, help="WGAN-GP weight (0: off)")
     add("--drift", type=float, help="weight of the ProGAN drift term E[D(x)^2]")
     add("--queue-size", type=int)
+    add("--queue-init", choices=QUEUE_INITS, help="what the queues hold at step 0")
+    add("--shared-head", action=argparse.BooleanOptionalAction,
+        help="discriminator logit from the contrasted embedding (autogan)")  # fmt: skip
     add("--temperature", type=float)
     add("--kl-weight", type=float)
     add("--layers", nargs="+", help="discriminator layers to contrast (multi-scale)")

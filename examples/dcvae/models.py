@@ -22,6 +22,13 @@ contrasted layer (DC-VAE Eq. 6 per scale, weights ``1/n``, §4.2), in a
   channel, flatten, linear), a ``(B, C)`` layer a :class:`~contradistinct.ProjectionHead` (sum
   pooling, bias-free linear, spectrally normalised as in the authors' code,
   github.com/mlpc-ucsd/DC-VAE ``models/models_32.py``);
+* with ``--shared-head`` (AutoGAN) the discriminator's logit is computed from its own
+  ``embed_dim`` projection of the pooled features, and that projection (the tap
+  ``"embedding"``, the authors' ``"final"``) is the last contrasted scale, with no head of its
+  own: the set-level and the instance-level losses train the same projection, as in the
+  authors' ``DualEncoder``;
+* the queues start as ``--queue-init`` says (``"random"``: full of random unit vectors, as the
+  authors' ``train.py`` starts them);
 * ``--local-patch-after N`` adds a :class:`~contradistinct.LocalPatchHead` on the first
   contrasted layer from step ``N`` on (§4.2), under the name ``"<layer>/patch"``.
 """
@@ -54,6 +61,7 @@ from contradistinct.backbones import (
     ProGANEncoder,
     ProgressiveSchedule,
 )
+from contradistinct.metrics import evaluation_mode, linear_probe_accuracy
 
 if TYPE_CHECKING:
     from config import Config
@@ -62,28 +70,53 @@ PATCH = "/patch"
 
 
 class Backbone(NamedTuple):
-    """The three networks of a backbone, built in this order (the order draws their weights)."""
+    """The three networks of a backbone, built in this order (the order draws their weights).
+
+    ``contrast`` overrides the discriminator's ``taps().contrast`` as the layers contrasted by
+    default; ``embeddings`` lists the tapped layers whose output already is a contrastive
+    embedding of ``--embed-dim`` (a shared head), contrasted with no head of their own.
+    """
 
     encoder: nn.Module
     decoder: nn.Module
     discriminator: nn.Module
+    contrast: tuple[str, ...] | None = None
+    embeddings: tuple[str, ...] = ()
 
 
 def autogan(config: Config, channels: int) -> Backbone:
-    """DC-VAE's 32×32 networks (§5.1); ``--width`` and ``--decoder-width`` set their widths."""
+    """DC-VAE's 32×32 networks (§5.1); ``--width`` and ``--decoder-width`` set their widths.
+
+    With ``--shared-head`` the contrasted scales are the authors' ``layers = ["b1", "final"]``
+    (github.com/mlpc-ucsd/DC-VAE ``train.py``): the first block and the shared embedding.
+    """
     if config.resolution not in AutoGANDiscriminator.resolutions:
         raise ValueError(
             f"the AutoGAN-32 backbone trains at --resolution 32, got {config.resolution}"
         )
-    return Backbone(
+    discriminator = AutoGANDiscriminator(
+        config.width,
+        in_channels=channels,
+        shared_head=config.shared_head,
+        embed_dim=config.embed_dim,
+    )
+    networks = (
         AutoGANEncoder(config.latent_dim, config.width, in_channels=channels),
         AutoGANDecoder(config.latent_dim, config.decoder_width, out_channels=channels),
-        AutoGANDiscriminator(config.width, in_channels=channels),
+        discriminator,
     )
+    if config.shared_head:
+        return Backbone(*networks, contrast=("block1", "embedding"), embeddings=("embedding",))
+    return Backbone(*networks)
 
 
 def progan(config: Config, channels: int) -> Backbone:
     """The Progressive GAN networks up to ``--resolution``, ``--width`` channels at most."""
+    if config.shared_head:
+        raise ValueError(
+            "--shared-head needs a discriminator whose logit can read the contrastive embedding "
+            "(--backbone autogan); the ProGAN discriminator has no shared head"
+        )
     # channel_base = 32 × width keeps ProGAN's "max width up to 32×32, then halve".
     sizes = dict(channel_base=32 * config.width, max_channels=config.width)
     return Backbone(
@@ -104,13 +137,17 @@ class Networks(nn.Module):
         schedule: the growth schedule over the discriminator's resolutions (a fixed state for a
             backbone with one resolution).
         taps: the discriminator's layers at its full resolution, with their DC-VAE roles.
+        default_contrast: the backbone's default contrasted layers when they are not
+            ``taps.contrast`` (``None`` otherwise).
+        embeddings: the layers contrasted as they are (see :class:`Backbone`).
     """
 
     def __init__(self, config: Config, channels: int) -> None:
         super().__init__()
-        self.encoder, self.decoder, self.discriminator = BACKBONES[config.backbone](
-            config, channels
-        )
+        backbone = BACKBONES[config.backbone](config, channels)
+        self.encoder, self.decoder, self.discriminator = backbone[:3]
+        self.default_contrast = backbone.contrast
+        self.embeddings = backbone.embeddings
         self.channels = channels
         self.latent_dim = config.latent_dim
         resolutions: tuple[int, ...] = self.discriminator.resolutions
@@ -162,13 +199,13 @@ class Networks(nn.Module):
         return logits, {name: features[name.removesuffix(PATCH)] for name in layers}
 
     def contrast_layers(self, layers: list[str] | None, local_patch_after: int | None) -> list[str]:
-        """The contrasted layers: ``layers`` (or the discriminator's defaults), then a patch scale.
+        """The contrasted layers: ``layers`` (or the backbone's defaults), then a patch scale.
 
         Raises:
             ValueError: a layer of the discriminator does not run at the first resolution of the
                 growth, so it has no features to contrast there.
         """
-        chosen = list(layers or self.taps.contrast)
+        chosen = list(layers or self.default_contrast or self.taps.contrast)
         start = self.discriminator.taps(self.schedule.start_resolution).names
         late = [name for name in chosen if name in self.taps.names and name not in start]
         if late:
@@ -190,7 +227,9 @@ def build_contrastive(
         _, features = networks.tapped_critic(probe, GrowthState(networks.resolution, 1.0), layers)
     heads: dict[str, nn.Module] = {}
     for name, feature in features.items():
-        if name.endswith(PATCH):
+        if name in networks.embeddings:
+            heads[name] = nn.Identity()
+        elif name.endswith(PATCH):
             if feature.ndim != 4:
                 raise ValueError(f"--local-patch-after needs a spatial first layer, not {name}")
             heads[name] = LocalPatchHead(feature.shape[1], config.embed_dim)
@@ -211,6 +250,8 @@ def build_contrastive(
         config.queue_size,
         config.temperature,
         start_steps=start,
+        dim=config.embed_dim,
+        queue_init=config.queue_init,
         key_momentum=config.momentum,
     )
 
@@ -225,3 +266,33 @@ def real_at(x: Tensor, growth: GrowthState) -> Tensor:
         return small
     coarse = F.interpolate(F.avg_pool2d(small, 2), scale_factor=2, mode="nearest")
     return coarse.lerp(small, growth.alpha)
+
+
+def linear_probe(
+    networks: Networks, images: Tensor, labels: Tensor, growth: GrowthState
+) -> dict[str, float]:
+    """DC-VAE Table 6 on a run: a linear classifier on the encoder's posterior means.
+
+    :func:`~contradistinct.metrics.linear_probe_accuracy` (5 trials, 95 % interval) trains on
+    the means of four images in five and tests on every fifth (the split of
+    ``examples/digits_classifier.py``). The digits have no held-out set, so the autoencoder saw
+    every image; only the classifier's test images are new to the classifier.
+
+    Args:
+        networks: the run's networks; only the encoder is used, in eval mode.
+        images: ``(N, C, R, R)`` images at the full resolution.
+        labels: ``(N,)`` their classes.
+        growth: the growth state to encode at.
+
+    Returns:
+        ``probe_accuracy`` (the mean test accuracy) and ``probe_interval`` (the half-width of
+        its 95 % interval).
+    """
+    with evaluation_mode(networks.encoder), torch.no_grad():
+        means = torch.cat(
+            [networks.encode(real_at(batch, growth), growth)[0] for batch in images.split(256)]
+        )
+    held = torch.arange(len(images), device=means.device) % 5 == 0
+    labels = labels.to(means.device)
+    result = linear_probe_accuracy(means[~held], labels[~held], means[held], labels[held])
+    return {"probe_accuracy": result.accuracy, "probe_interval": result.confidence_interval}

@@ -13,7 +13,9 @@ With a GAN term, every iteration is a discriminator step and every ``n_critic``-
 also a generator iteration::
 
     D step: hinge(D(x), real) + ½ hinge(D(G(z_prior)), fake) + ½ hinge(D(x_rec), fake)
+        with as many prior samples as real images (--discriminator-prior-batch-size)
     E,G adversarial step: −(½ D(G(z_prior)) + ½ D(x_rec)).mean() + β KL
+        with --prior-batch-size prior samples (the authors: 64 per D step, 128 per G step)
     E,G,D,heads contrastive step on a fresh x_rec (dcvae): update the momentum copy of D,
         InfoNCE(D(x_rec)[layers], D_momentum(x)[layers], queues) + β KL, enqueue the keys
     decoder EMA update
@@ -21,7 +23,10 @@ also a generator iteration::
 Unlike the authors' code, the D step computes its fakes without a graph (nothing it does not
 train is backpropagated). ``--fused`` makes a ``dcvae`` generator iteration compute one
 reconstruction and one discriminator pass: the IELBO's gradient reaches E, G, D and the heads,
-the adversarial term's only E and G (``backward(inputs=...)``).
+the adversarial term's only E and G. It does so in one backward pass through E and G: the
+adversarial term is first differentiated with respect to the fakes only (through D, without
+D's weight gradients), and those gradients enter the IELBO's backward pass at the fakes, which
+gives the same gradients as two backward passes and saves one pass through E and G.
 
 Every step returns its logs: a dict of term name → 0-dim device tensor. Nothing here reads a
 tensor on the host; :class:`~outputs.LossLog` averages every term it is given and checks each one
@@ -58,6 +63,12 @@ class Trainer(nn.Module):
         # Squared error on pixels (Eq. 1) or on discriminator features (Eq. 3).
         self.elbo = ELBO("mse", kl, config.kl_reduction)
         self.layers = self.networks.contrast_layers(config.layers, config.local_patch_after)
+        d_prior = config.discriminator_prior_batch_size
+        if d_prior is not None and d_prior <= 0:
+            raise ValueError(
+                "--discriminator-prior-batch-size must be positive, got "
+                f"{config.discriminator_prior_batch_size}"
+            )
         self.momentum: MomentumEncoder | None = None
         self.ielbo: IELBO | None = None
         #: The contrastive accuracy of the last contrastive step (a device tensor).
@@ -133,9 +144,10 @@ class Trainer(nn.Module):
         device = self.eg_params[0].device.type
         return torch.autocast(device, dtype=torch.bfloat16, enabled=self.config.amp)
 
-    def _prior(self, growth: GrowthState) -> Tensor:
-        z = torch.randn(self.config.prior_batch_size, self.config.latent_dim,
-                        device=self.eg_params[0].device)  # fmt: skip
+    def _prior(self, growth: GrowthState, size: int | None = None) -> Tensor:
+        """Decoded prior samples: ``size`` of them, by default ``--prior-batch-size``."""
+        size = self.config.prior_batch_size if size is None else size
+        z = torch.randn(size, self.config.latent_dim, device=self.eg_params[0].device)
         return self.networks.decode(z, growth)
 
     def _reconstruct(self, x: Tensor, growth: GrowthState) -> tuple[Tensor, Tensor, Tensor]:
@@ -144,12 +156,16 @@ class Trainer(nn.Module):
         return self.networks.decode(reparameterize(mu, logvar), growth), mu, logvar
 
     def discriminator_step(self, x: Tensor, growth: GrowthState) -> dict[str, Tensor]:
-        """The set-level GAN update of the discriminator on real ``x`` and detached fakes."""
+        """The set-level GAN update of the discriminator on real ``x`` and detached fakes.
+
+        The fakes are the reconstructions of ``x`` and ``--discriminator-prior-batch-size``
+        prior samples (by default as many as ``x`` has images, as the authors' code draws them).
+        """
         nets, config = self.networks, self.config
         with self._autocast():
             with torch.no_grad():
                 x_rec, _, _ = self._reconstruct(x, growth)
-                x_gen = self._prior(growth)
+                x_gen = self._prior(growth, config.discriminator_prior_batch_size or x.shape[0])
             d_real = nets.critic(x, growth)
             loss = self.adversarial.discriminator(
                 d_real, nets.critic(x_rec, growth), nets.critic(x_gen, growth)
@@ -235,13 +251,18 @@ class Trainer(nn.Module):
             x_rec, mu, logvar = self._reconstruct(x, growth)
             d_rec, queries, keys = self._queries_and_keys(x_rec, x, growth)
             out = self.ielbo(queries, keys, mu, logvar, step=step)
-            gan = self.adversarial.generator(
-                d_rec, self.networks.critic(self._prior(growth), growth)
-            )
+            x_gen = self._prior(growth)
+            gan = self.adversarial.generator(d_rec, self.networks.critic(x_gen, growth))
         for optimizer in (self.opt_eg, self.opt_d):
             optimizer.zero_grad(set_to_none=True)
-        out.loss.backward(inputs=self.eg_params + self.d_params, retain_graph=True)
-        gan.backward(inputs=self.eg_params)
+        # The adversarial term trains E and G only: its gradient at the fakes (through D, no
+        # weight gradients of D) joins the IELBO's at the fakes, so E and G run backward once.
+        gan_at_fakes = torch.autograd.grad(gan, (x_rec, x_gen), retain_graph=True)
+        torch.autograd.backward(
+            (out.loss, x_rec, x_gen),
+            (None, *gan_at_fakes),
+            inputs=self.eg_params + self.d_params,
+        )
         average_gradients(self.eg_params + self.d_params)
         self.opt_eg.step()
         self.opt_d.step()
