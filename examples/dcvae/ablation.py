@@ -3,9 +3,9 @@
     python examples/dcvae/ablation.py --seeds 0 1 2 --jobs 2 --out runs/ablation
 
 Every mode trains with the ``digits`` preset (``--steps`` defaults to its 3,000 iterations)
-for every seed, into ``OUT/seed<k>/<mode>``, evaluated once, at the end. Then the linear probe
-of DC-VAE Table 6 (:func:`models.linear_probe`) measures each run's encoder and is added to
-the last line of the run's ``metrics.jsonl``. The last lines make:
+for every seed, into ``OUT/seed<k>/<mode>``, evaluated once, at the end; that evaluation also
+runs the linear probe of DC-VAE Table 6 (:func:`models.linear_probe`) on the run's encoder.
+The last lines of the runs' ``metrics.jsonl`` make:
 
 * ``OUT/ablation.md``: one row per mode, each cell the mean ± standard deviation over the
   seeds (the value itself for one seed);
@@ -14,9 +14,9 @@ the last line of the run's ``metrics.jsonl``. The last lines make:
   inputs above their reconstructions, for the first seed, large enough to read the digits.
 
 ``--jobs 2`` trains two runs at a time, each on one thread (a run of the digits preset uses
-one core). A run whose last ``metrics.jsonl`` line is at ``--steps`` and has the probe is
-kept, so an interrupted ablation continues where it stopped when run again with the same
-flags: a run with a checkpoint resumes from it, one without starts over. A run's log is
+one core). A run whose last ``metrics.jsonl`` line is at ``--steps`` is kept, so an
+interrupted ablation continues where it stopped when run again with the same flags: a run
+with a checkpoint resumes from it, one without starts over. A run's log is
 ``OUT/seed<k>/<mode>/log.txt``. Extra flags after ``--`` go to every run (e.g.
 ``-- --queue-init empty``).
 """
@@ -37,12 +37,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import torch
 from checkpoint import FILENAME, CheckpointError, check_same_config
-from config import MODES, Config, load_config, parse_config
-from data import load_images
-from models import linear_probe
-from step import Trainer
+from config import MODES, Config, parse_config
 from train import run
 
 #: metrics.jsonl key, column title; lower is better for every distance.
@@ -76,13 +72,13 @@ def last_record(folder: Path) -> dict[str, float] | None:
 
 
 def finished(folder: Path, config: Config) -> bool:
-    """Whether the run trained ``config.steps`` iterations and its probe was measured.
+    """Whether the run trained ``config.steps`` iterations and was evaluated there.
 
     Raises:
         CheckpointError: the run was trained with other settings than ``config``.
     """
     record = last_record(folder)
-    if record is None or record["step"] != config.steps or "probe_accuracy" not in record:
+    if record is None or record["step"] != config.steps:
         return False
     saved = json.loads((folder / "config.json").read_text())
     try:
@@ -95,27 +91,8 @@ def finished(folder: Path, config: Config) -> bool:
     return True
 
 
-def probe_run(folder: Path) -> dict[str, float]:
-    """The linear probe of a run's final encoder, added to its last ``metrics.jsonl`` line."""
-    from sklearn.datasets import load_digits
-
-    config = load_config(folder / "config.json")
-    images = load_images(config.data, config.resolution)
-    trainer = Trainer(config, channels=images.shape[1])
-    payload = torch.load(folder / FILENAME, map_location="cpu", weights_only=False)
-    trainer.load_state_dict(payload["trainer"])
-    trainer.images_seen = payload["images_seen"]
-    labels = torch.as_tensor(load_digits().target)
-    probe = linear_probe(trainer.networks, images, labels, trainer.growth())
-    path = folder / "metrics.jsonl"
-    lines = path.read_text().splitlines()
-    lines[-1] = json.dumps({**json.loads(lines[-1]), **probe}, sort_keys=True)
-    path.write_text("".join(line + "\n" for line in lines))
-    return probe
-
-
-def train_and_probe(config: Config, log: bool = False) -> float:
-    """Train one run (resuming from its checkpoint if it has one), probe it; return seconds.
+def train_one(config: Config, log: bool = False) -> float:
+    """Train one run (resuming from its checkpoint if it has one); return seconds.
 
     A run that stopped before its first checkpoint starts over in an emptied folder. With
     ``log`` the run prints into ``log.txt`` in its folder instead of the console.
@@ -133,7 +110,6 @@ def train_and_probe(config: Config, log: bool = False) -> float:
         sink = (folder / "log.txt").open("a") if log else contextlib.nullcontext(sys.stdout)
         with sink as stream, contextlib.redirect_stdout(stream):
             run(config)
-    probe_run(folder)
     return time.perf_counter() - start
 
 
@@ -157,12 +133,10 @@ def train_all(configs: dict[tuple[int, str], Config], jobs: int) -> list[str]:
     if jobs == 1:
         for (seed, mode), config in configs.items():
             print(f"== seed {seed} {mode}", flush=True)
-            report(seed, mode, functools.partial(train_and_probe, config))
+            report(seed, mode, functools.partial(train_one, config))
         return failed
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {
-            key: pool.submit(train_and_probe, config, True) for key, config in configs.items()
-        }
+        futures = {key: pool.submit(train_one, config, True) for key, config in configs.items()}
         for seed, mode in futures:
             print(f"== seed {seed} {mode}: log in {Path(configs[seed, mode].out) / 'log.txt'}")
         for (seed, mode), future in futures.items():

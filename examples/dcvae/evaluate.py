@@ -10,7 +10,9 @@ Metrics (one ``metrics.jsonl`` line per evaluation), on ``--eval-samples`` held 
 * ``pixel_distance``: mean squared pixel distance of the reconstructions;
 * ``perceptual_distance``: mean squared feature distance of the reconstructions;
 * ``contrastive_accuracy``: the top-1 accuracy of the instance loss at the last contrastive
-  step (contrastive modes, once one has run).
+  step (contrastive modes, once one has run);
+* ``probe_accuracy``, ``probe_interval``: the linear probe of DC-VAE Table 6 on the encoder's
+  posterior means (:func:`models.linear_probe`), on the digits (whose labels are known).
 
 FID and perceptual distance need a feature network, and nothing is downloaded:
 
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from models import real_at
+from models import linear_probe, real_at
 from outputs import interleave_rows, save_grid
 from step import Trainer
 from torch import Tensor, nn
@@ -78,6 +80,12 @@ class Evaluator:
         chosen = torch.randperm(len(images), generator=generator)[:count]
         self.images = images[chosen].to(device)
         self.noise = torch.randn(count, config.latent_dim, generator=generator).to(device)
+        self.labelled: tuple[Tensor, Tensor] | None = None
+        if config.data == "digits":
+            from sklearn.datasets import load_digits
+
+            labels = torch.as_tensor(load_digits().target, device=device)
+            self.labelled = (images.to(device), labels)
         self.features: nn.Module | None = None
         if config.feature_network == "auto" and config.inception_weights is not None:
             self.features = inception_from_file(config.inception_weights)
@@ -134,6 +142,8 @@ class Evaluator:
             record["perceptual_distance"] = (totals[1] / totals[-1]).item()
             record["sample_fid"] = self._fid(images, samples)
             record["reconstruction_fid"] = self._fid(images, reconstructions)
+        if self.labelled is not None:
+            record.update(linear_probe(self.trainer.networks, *self.labelled, growth))
         if self.trainer.last_accuracy is not None:
             record["contrastive_accuracy"] = self.trainer.last_accuracy.item()
         return record
