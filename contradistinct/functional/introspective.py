@@ -178,6 +178,7 @@ def soft_intro_encoder_loss(
     beta_neg: float,
     scale: float,
     kind: str = "mse",
+    detach_rec_target: bool = False,
 ) -> Tensor:
     r"""Soft-IntroVAE encoder loss (Eq. 4 with α = 2, Algorithm 1 lines 7–14).
 
@@ -189,8 +190,14 @@ def soft_intro_encoder_loss(
 
     where :math:`n` is :func:`negative_elbo`, bars are batch means and the expELBO is applied to
     decoded prior samples :math:`x_f` *and* to reconstructions :math:`x_r`, averaged (0.25 each
-    overall), as in the authors' implementation. ``fake`` and ``rec`` are detached where they
-    serve as reconstruction targets.
+    overall), as in the authors' implementation. ``fake`` is detached where it serves as a
+    reconstruction target. ``rec`` keeps its graph there by default: the authors' code
+    (github.com/taldatech/soft-intro-vae-pytorch, ``soft_intro_vae_2d/train_soft_intro_vae_2d.py``
+    and ``soft_intro_vae/train_soft_intro_vae.py``) compares the re-encoded reconstruction with
+    the reconstruction itself, so with the decoder frozen the expELBO of reconstructions also
+    reaches the encoder through the posterior draw :math:`z` that produced ``rec``. Algorithm 1
+    of the paper re-encodes only prior samples and is silent on this term;
+    ``detach_rec_target=True`` cuts that path (the target becomes :math:`\mathrm{sg}(x_r)`).
 
     Stop-gradients the caller provides (:func:`~contradistinct.introspective.soft_intro_step`
     does): the decoder is frozen (its parameters are not updated by this loss) and ``fake``
@@ -214,6 +221,8 @@ def soft_intro_encoder_loss(
         beta_neg: :math:`\beta_{neg} \ge 0`, the KL weight inside the exponential.
         scale: :math:`s`, ``1 / input_dim`` in the paper (0.5 for 2D data).
         kind: ``"mse"`` or ``"bce"``.
+        detach_rec_target: detach ``rec`` where it is the target of ``rec_rec`` (default
+            ``False``, the authors' gradient).
 
     Returns:
         A float32 scalar.
@@ -236,14 +245,16 @@ def soft_intro_encoder_loss(
         rec_rec=rec_rec, rec=rec, rec_mu=rec_mu, rec_logvar=rec_logvar,
     )  # fmt: skip
     real = negative_elbo(x_rec, x, mu, logvar, beta_rec=beta_rec, beta_kl=beta_kl, kind=kind)
-    # Algorithm 1: generated samples are fixed inputs of the re-encoding pass, so their
-    # reconstruction error never pushes gradient back into the sample it is compared with.
+    # A prior sample is decoded without a graph (decoder frozen, z_f independent of the
+    # encoder), so detaching it changes nothing but guards against a caller's stray graph.
     fake_n = negative_elbo(
         fake_rec, fake.detach(), fake_mu, fake_logvar,
         beta_rec=beta_rec, beta_kl=beta_neg, kind=kind, reduction="none",
     )  # fmt: skip
+    # The authors keep rec's graph here: the target moves with the encoder through z.
+    rec_target = rec.detach() if detach_rec_target else rec
     rec_n = negative_elbo(
-        rec_rec, rec.detach(), rec_mu, rec_logvar,
+        rec_rec, rec_target, rec_mu, rec_logvar,
         beta_rec=beta_rec, beta_kl=beta_neg, kind=kind, reduction="none",
     )  # fmt: skip
     exp_terms = exp_elbo(fake_n, scale=scale) + exp_elbo(rec_n, scale=scale)

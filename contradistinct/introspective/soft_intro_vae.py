@@ -36,6 +36,10 @@ class SoftIntroVAELoss(nn.Module):
         scale: :math:`s > 0`; ``None`` uses ``1 / input_dim`` of each batch, the paper's choice
             (0.5 for 2D points).
         recon: ``"mse"`` (sum of squared errors) or ``"bce"`` (Bernoulli, logits).
+        detach_rec_target: ``False`` (default) keeps the reconstruction's graph where it is the
+            target of its re-encoding's reconstruction, as the authors' code does, so the encoder
+            also learns through that term; ``True`` detaches it (see
+            :func:`~contradistinct.functional.soft_intro_encoder_loss`).
 
     Example:
         >>> import torch
@@ -58,6 +62,7 @@ class SoftIntroVAELoss(nn.Module):
         gamma_r: float = 1e-8,
         scale: float | None = None,
         recon: str = "mse",
+        detach_rec_target: bool = False,
     ) -> None:
         super().__init__()
         self.beta_rec = check_non_negative(beta_rec, "beta_rec")
@@ -66,6 +71,7 @@ class SoftIntroVAELoss(nn.Module):
         self.gamma_r = check_non_negative(gamma_r, "gamma_r")
         self.scale = None if scale is None else check_positive(scale, "scale")
         self.recon = check_choice(recon, "recon", RECONSTRUCTION_KINDS)
+        self.detach_rec_target = bool(detach_rec_target)
 
     def scale_for(self, x: Tensor) -> float:
         """The scale :math:`s`: the configured value, or ``1 / input_dim`` of ``x``."""
@@ -96,7 +102,8 @@ class SoftIntroVAELoss(nn.Module):
 
         Args:
             x: data, ``(B, *)``.
-            x_rec: :math:`D(z)`, :math:`z \sim q(z \mid x)`, decoder frozen.
+            x_rec: :math:`D(z)`, :math:`z \sim q(z \mid x)`, decoder frozen, with its graph
+                to the encoder (it is also the target of ``rec_rec``).
             mu: posterior means of ``x``, ``(B, D)``.
             logvar: their log-variances.
             fake: :math:`D(z_f)`, :math:`z_f \sim \mathcal N(0, I)`, ``(B_f, *)``.
@@ -128,6 +135,7 @@ class SoftIntroVAELoss(nn.Module):
             beta_neg=self.beta_neg,
             scale=self.scale_for(x),
             kind=self.recon,
+            detach_rec_target=self.detach_rec_target,
         )
 
     def decoder_loss(
@@ -180,5 +188,6 @@ class SoftIntroVAELoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"beta_rec={self.beta_rec}, beta_kl={self.beta_kl}, beta_neg={self.beta_neg}, "
-            f"gamma_r={self.gamma_r}, scale={self.scale}, recon={self.recon!r}"
+            f"gamma_r={self.gamma_r}, scale={self.scale}, recon={self.recon!r}, "
+            f"detach_rec_target={self.detach_rec_target}"
         )

@@ -51,7 +51,9 @@ def soft_intro_step(
     Encoder step (lines 7–14): encode ``x``, decode a posterior draw :math:`z`, decode prior
     draws :math:`z_f` without a graph, re-encode the detached prior samples and
     reconstructions, and minimise :meth:`SoftIntroVAELoss.encoder_loss` w.r.t. the encoder's
-    parameters only. Decoder step (lines 16–23): with the *updated* encoder, decode
+    parameters only; the reconstruction keeps its graph as the target of its re-encoding's
+    reconstruction (the authors' gradient) unless ``loss.detach_rec_target`` is set.
+    Decoder step (lines 16–23): with the *updated* encoder, decode
     :math:`\mathrm{sg}(z)` and the same :math:`z_f`, re-encode both with their graph, decode
     detached draws from those posteriors and minimise :meth:`SoftIntroVAELoss.decoder_loss`
     w.r.t. the decoder's parameters only.

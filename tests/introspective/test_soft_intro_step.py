@@ -122,8 +122,8 @@ def test_each_step_updates_only_its_own_network() -> None:
     assert all(g is not None and g.abs().sum() > 0 for g in opt_d.seen["decoder"][1])
 
 
-def reference_step(encoder, decoder, x, lr, betas, gamma_r, scale, seed):  # type: ignore[no-untyped-def]
-    """The update written out from the reference facts, freezing with requires_grad."""
+def reference_step(encoder, decoder, x, lr, betas, gamma_r, scale, seed, detach_rec_target=False):  # type: ignore[no-untyped-def]
+    """The update written out from the authors' code, freezing with requires_grad."""
     beta_rec, beta_kl, beta_neg = betas
     g = torch.Generator().manual_seed(seed)
     opt_e = torch.optim.SGD(encoder.parameters(), lr=lr)
@@ -147,8 +147,9 @@ def reference_step(encoder, decoder, x, lr, betas, gamma_r, scale, seed):  # typ
     r_rec = decoder(reparameterize(r_mu, r_lv, generator=g))
     real = beta_rec * rec_error(rec, x).mean() + beta_kl * kl(mu, logvar).mean()
     exp_f = torch.exp(-2 * scale * (beta_rec * rec_error(f_rec, fake) + beta_neg * kl(f_mu, f_lv)))
+    rec_target = rec.detach() if detach_rec_target else rec
     exp_r = torch.exp(
-        -2 * scale * (beta_rec * rec_error(r_rec, rec.detach()) + beta_neg * kl(r_mu, r_lv))
+        -2 * scale * (beta_rec * rec_error(r_rec, rec_target) + beta_neg * kl(r_mu, r_lv))
     )
     loss_e = scale * real + 0.25 * (exp_f.mean() + exp_r.mean())
     opt_e.zero_grad()
@@ -177,14 +178,17 @@ def reference_step(encoder, decoder, x, lr, betas, gamma_r, scale, seed):  # typ
     return loss_e.detach(), loss_d.detach()
 
 
-def test_step_matches_the_reference_update() -> None:
+@pytest.mark.parametrize("detach_rec_target", [False, True])
+def test_step_matches_the_reference_update(detach_rec_target: bool) -> None:
     encoder, decoder = networks(seed=3)
     ref_encoder, ref_decoder = copy.deepcopy(encoder), copy.deepcopy(decoder)
     x = torch.randn(12, 3, generator=torch.Generator().manual_seed(7))
     betas, gamma_r, scale = (0.4, 0.3, 1.5), 0.05, 1 / 3
-    expected = reference_step(ref_encoder, ref_decoder, x, 0.1, betas, gamma_r, scale, seed=11)
+    expected = reference_step(
+        ref_encoder, ref_decoder, x, 0.1, betas, gamma_r, scale, 11, detach_rec_target
+    )
 
-    loss = SoftIntroVAELoss(*betas, gamma_r=gamma_r)
+    loss = SoftIntroVAELoss(*betas, gamma_r=gamma_r, detach_rec_target=detach_rec_target)
     opt_e = torch.optim.SGD(encoder.parameters(), lr=0.1)
     opt_d = torch.optim.SGD(decoder.parameters(), lr=0.1)
     generator = torch.Generator().manual_seed(11)
@@ -195,3 +199,67 @@ def test_step_matches_the_reference_update() -> None:
     for ours, ref in ((encoder, ref_encoder), (decoder, ref_decoder)):
         for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(a, b)
+
+
+def authors_encoder_gradient(encoder, decoder, x, betas, scale, seed, detach_rec_target):  # type: ignore[no-untyped-def]
+    """The encoder's gradient of the authors' encoder loss, each term written out by hand.
+
+    L_E = s (β_rec L_rec + β_kl KL) + 0.25 (mean exp(-2s(β_rec r_f + β_neg k_f))
+    + mean exp(-2s(β_rec r_r + β_neg k_r))); the decoder is frozen, the re-encoder's inputs
+    are detached and ``rec`` keeps its graph as the target of r_r (unless detached).
+    """
+    beta_rec, beta_kl, beta_neg = betas
+    g = torch.Generator().manual_seed(seed)
+
+    def sse(prediction, target):  # type: ignore[no-untyped-def]
+        return (prediction - target).square().sum(dim=1)
+
+    def kl(mu, logvar):  # type: ignore[no-untyped-def]
+        return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(dim=1)
+
+    def draw(mu, logvar):  # type: ignore[no-untyped-def]
+        return mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g)
+
+    decoder.requires_grad_(False)
+    mu, logvar = encoder(x)
+    z = draw(mu, logvar)
+    noise = torch.randn(mu.shape, generator=g)
+    rec = decoder(z)
+    fake = decoder(noise)
+    f_mu, f_lv = encoder(fake.detach())
+    f_rec = decoder(draw(f_mu, f_lv))
+    r_mu, r_lv = encoder(rec.detach())
+    r_rec = decoder(draw(r_mu, r_lv))
+    r_target = rec.detach() if detach_rec_target else rec
+    r_f, k_f = sse(f_rec, fake), kl(f_mu, f_lv)
+    r_r, k_r = sse(r_rec, r_target), kl(r_mu, r_lv)
+    loss_e = scale * (beta_rec * sse(rec, x).mean() + beta_kl * kl(mu, logvar).mean()) + 0.25 * (
+        torch.exp(-2 * scale * (beta_rec * r_f + beta_neg * k_f)).mean()
+        + torch.exp(-2 * scale * (beta_rec * r_r + beta_neg * k_r)).mean()
+    )
+    decoder.requires_grad_(True)
+    return torch.autograd.grad(loss_e, list(encoder.parameters()))
+
+
+@pytest.mark.parametrize("detach_rec_target", [False, True])
+def test_encoder_gradient_is_the_authors(detach_rec_target: bool) -> None:
+    encoder, decoder = networks(seed=5)
+    x = torch.randn(10, 3, generator=torch.Generator().manual_seed(2))
+    betas, scale = (0.7, 0.3, 0.9), 1 / 3
+    expected = authors_encoder_gradient(
+        copy.deepcopy(encoder), copy.deepcopy(decoder), x, betas, scale, 4, detach_rec_target
+    )
+    other = authors_encoder_gradient(
+        copy.deepcopy(encoder), copy.deepcopy(decoder), x, betas, scale, 4, not detach_rec_target
+    )
+    # The two gradients differ, so the comparison below tells them apart.
+    assert not all(torch.allclose(a, b) for a, b in zip(expected, other, strict=True))
+
+    watch = {"encoder": encoder}
+    opt_e = Spy(encoder.parameters(), watch)
+    opt_d = torch.optim.SGD(decoder.parameters(), lr=0.1)
+    loss = SoftIntroVAELoss(*betas, scale=scale, detach_rec_target=detach_rec_target)
+    generator = torch.Generator().manual_seed(4)
+    soft_intro_step(encoder, decoder, x, opt_e, opt_d, loss, generator=generator)
+    for ours, ref in zip(opt_e.seen["encoder"][1], expected, strict=True):
+        torch.testing.assert_close(ours, ref)
