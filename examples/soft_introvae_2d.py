@@ -736,6 +736,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--grid-seeds", nargs="+", type=int, default=[100], help="grid: never the seeds 0-4"
     )
+    parser.add_argument(
+        "--from-grid",
+        action="store_true",
+        help="train: the settings that won this method's grid in --out (else the defaults)",
+    )
     parser.add_argument("--iterations", type=int, default=None, help="30,000 (grid: 10,000)")
     parser.add_argument("--warmup", type=int, default=2_000, help="plain-VAE iterations first")
     parser.add_argument("--batch-size", type=int, default=512)
@@ -780,8 +785,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]
         train_runs(runs, args, "grid")
         return
+    configs = {d: default_config(args.method, d) for d in args.datasets}
+    if args.from_grid:
+        _, winner = grid_table(read_records(args.out / "runs.jsonl"), args.method)
+        if winner is None:
+            raise SystemExit(f"--from-grid: no {args.method} grid records in {args.out}")
+        configs = dict.fromkeys(args.datasets, winner)
+        print(f"{args.method}: grid winner {winner}", flush=True)
     runs = [
-        Run(args.method, dataset, seed, default_config(args.method, dataset))
+        Run(args.method, dataset, seed, configs[dataset])
         for dataset in args.datasets
         for seed in args.seeds
     ]
