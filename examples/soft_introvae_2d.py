@@ -32,6 +32,7 @@ Run from a checkout after ``pip install -e ".[examples]"`` (or with ``PYTHONPATH
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -105,6 +106,9 @@ PAPER = {
     },
 }
 METRICS = ("gnELBO", "KL", "JSD")
+TRAINING_SETTINGS = (
+    "iterations", "warmup", "batch_size", "z_dim", "hidden", "depth", "lr", "decay_at",
+)  # fmt: skip
 
 
 # --- stacked networks ---------------------------------------------------------------------
@@ -466,6 +470,29 @@ class StackedTrainer:
         loss_d.backward()
         self.opt_d.step()
 
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue bit for bit."""
+        return {
+            "encoder": self.encoder.state_dict(),
+            "decoder": self.decoder.state_dict(),
+            "opt_e": self.opt_e.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "generators": [g.get_state() for g in self.generators],
+            "iteration": self.iteration,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.encoder.load_state_dict(state["encoder"])
+        self.decoder.load_state_dict(state["decoder"])
+        self.opt_e.load_state_dict(state["opt_e"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
+        for g, saved in zip(self.generators, state["generators"], strict=True):
+            g.set_state(saved)
+        self.iteration = state["iteration"]
+
     def member_state(self, s: int) -> dict[str, Tensor]:
         """Weights of member ``s`` (plain tensors, ``encoder.0.weight`` etc.)."""
         state = {}
@@ -560,21 +587,40 @@ def train_runs(runs: list[Run], args: argparse.Namespace, phase: str) -> None:
     if not todo:
         return
     trainer = StackedTrainer(todo, args)
-    start = time.perf_counter()
-    for it in range(args.iterations):
+    # A checkpoint of the stacked set every --checkpoint-every iterations, named after the
+    # runs and every setting that shapes training, lets a restart continue mid-run.
+    settings = {k: getattr(args, k) for k in TRAINING_SETTINGS}
+    name = json.dumps({"runs": [r.key for r in todo], **settings}, sort_keys=True)
+    checkpoint = args.out / "checkpoints" / f"{hashlib.sha1(name.encode()).hexdigest()[:16]}.pt"
+    seconds = 0.0
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        trainer.load_state_dict(saved["trainer"])
+        seconds = saved["seconds"]
+        print(f"resume {len(todo)} runs at iteration {trainer.iteration}", flush=True)
+    start = time.perf_counter() - seconds
+    while trainer.iteration < args.iterations:
         trainer.step()
-        if args.log_every and (it + 1) % args.log_every == 0:
-            rate = (time.perf_counter() - start) / (it + 1)
+        it = trainer.iteration
+        if args.log_every and it % args.log_every == 0:
+            rate = (time.perf_counter() - start) / it
             print(
-                f"{trainer.method} x{len(todo)} it {it + 1}/{args.iterations} "
+                f"{trainer.method} x{len(todo)} it {it}/{args.iterations} "
                 f"{1e3 * rate:.1f} ms/it ({1e3 * rate / len(todo):.1f} ms per run)",
                 flush=True,
             )
+        if args.checkpoint_every and it % args.checkpoint_every == 0 and it < args.iterations:
+            checkpoint.parent.mkdir(exist_ok=True)
+            partial = checkpoint.with_suffix(".tmp")
+            elapsed = time.perf_counter() - start
+            torch.save({"trainer": trainer.state_dict(), "seconds": elapsed}, partial)
+            os.replace(partial, checkpoint)
     seconds = time.perf_counter() - start
     (args.out / "weights").mkdir(exist_ok=True)
     for s, run in enumerate(todo):
         state = trainer.member_state(s)
-        weights = args.out / "weights" / f"{run.method}_{run.dataset}_{run.seed}_{phase}.pt"
+        tag = hashlib.sha1(run.key.encode()).hexdigest()[:8]
+        weights = args.out / "weights" / f"{run.method}_{run.dataset}_{run.seed}_{tag}.pt"
         torch.save({"run": asdict(run), "state": state}, weights)
         metrics = evaluate(run, Member(state), args)
         record = {
@@ -590,6 +636,7 @@ def train_runs(runs: list[Run], args: argparse.Namespace, phase: str) -> None:
         }
         append_record(records, record)
         print(f"done {run.key}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+    checkpoint.unlink(missing_ok=True)
 
 
 # --- report -------------------------------------------------------------------------------
@@ -760,6 +807,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grid-points", type=int, default=1024, help="gnELBO grid per axis")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--log-every", type=int, default=1000)
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=1000, help="iterations between checkpoints"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/soft_introvae_2d"))
     parser.add_argument("--to", type=Path, default=None, help="report: results folder")
     args = parser.parse_args(argv)

@@ -64,3 +64,75 @@ def test_stacked_run_equals_separate_eager_runs(
         theirs = [p for net in (e.enc, e.dec) for p in net.parameters()]
         for a, b in zip(ours, theirs, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+TINY = [
+    *SMALL, "--hidden", "8", "--iterations", "4", "--warmup", "2", "--grid-points", "16",
+    "--eval-samples", "200", "--gnelbo-samples", "100", "--log-every", "0",
+]  # fmt: skip
+
+
+def test_finished_runs_are_recorded_and_skipped_on_restart(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path)]
+    toy.main(["train", "--method", "vae", "--seeds", "0", "1", *TINY, *out])
+    records = toy.read_records(tmp_path / "runs.jsonl")
+    assert [(r["method"], r["seed"], r["phase"]) for r in records] == [
+        ("vae", 0, "final"),
+        ("vae", 1, "final"),
+    ]
+    weights = tmp_path / records[0]["weights"]
+    stamp = weights.stat().st_mtime_ns
+    # A restart with one more seed trains only that seed.
+    toy.main(["train", "--method", "vae", "--seeds", "0", "1", "2", *TINY, *out])
+    records = toy.read_records(tmp_path / "runs.jsonl")
+    assert [r["seed"] for r in records] == [0, 1, 2]
+    assert weights.stat().st_mtime_ns == stamp
+
+
+def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path)]
+    toy.main(["grid", "--method", "introvae", *TINY, *out])
+    grid = toy.read_records(tmp_path / "runs.jsonl")
+    assert len(grid) == len(toy.GRIDS["introvae"])
+    assert {r["seed"] for r in grid}.isdisjoint(range(5))
+    toy.main(["train", "--method", "introvae", "--from-grid", "--seeds", "0", *TINY, *out])
+    final = toy.read_records(tmp_path / "runs.jsonl")[-1]
+    best = min(grid, key=lambda r: toy.grid_score(r["metrics"]))
+    assert final["config"] == best["config"]
+    toy.main(["report", *TINY, *out])
+    assert "IntroVAE grid" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "8gaussians.png").exists()
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    common = ["train", "--method", "soft-introvae", "--seeds", "0", "1", *TINY]
+    common += ["--iterations", "6", "--checkpoint-every", "2"]
+    toy.main([*common, "--out", str(tmp_path / "straight")])
+
+    step = toy.StackedTrainer.step
+
+    def interrupted(self: toy.StackedTrainer) -> None:
+        if self.iteration == 5:
+            raise KeyboardInterrupt
+        step(self)
+
+    monkeypatch.setattr(toy.StackedTrainer, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        toy.main([*common, "--out", str(tmp_path / "resumed")])
+    assert not (tmp_path / "resumed" / "runs.jsonl").exists()
+    monkeypatch.setattr(toy.StackedTrainer, "step", step)
+    toy.main([*common, "--out", str(tmp_path / "resumed")])
+
+    for straight, resumed in zip(
+        toy.read_records(tmp_path / "straight" / "runs.jsonl"),
+        toy.read_records(tmp_path / "resumed" / "runs.jsonl"),
+        strict=True,
+    ):
+        assert straight["metrics"] == resumed["metrics"]
+        a = torch.load(tmp_path / "straight" / straight["weights"])["state"]
+        b = torch.load(tmp_path / "resumed" / resumed["weights"])["state"]
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+    assert not list((tmp_path / "resumed" / "checkpoints").iterdir())
