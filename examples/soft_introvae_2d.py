@@ -645,8 +645,9 @@ def train_runs(runs: list[Run], args: argparse.Namespace, phase: str) -> None:
 
 
 def summarise(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {std:.2f}"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def grid_score(metrics: dict[str, float]) -> float:
@@ -711,7 +712,7 @@ def report(args: argparse.Namespace) -> None:
     timing = {}
     for r in final:
         timing.setdefault(r["method"], []).append(r["seconds_per_iteration_per_run"])
-    lines += ["", "Training time per iteration per run (stacked seeds, one thread):", ""]
+    lines += ["", "Wall time per training iteration per run (one thread, on a shared machine):", ""]
     lines += [f"- {LABELS[m]}: {1e3 * statistics.fmean(t):.1f} ms" for m, t in timing.items()]
     grids = {}
     for method in ("vae", "introvae"):
