@@ -1,50 +1,52 @@
-"""Soft-IntroVAE against a VAE on the 2D datasets of Soft-IntroVAE Table 2, on a CPU.
+"""VAE, IntroVAE and Soft-IntroVAE on the 2D datasets of Soft-IntroVAE Table 2, on a CPU.
 
-Trains both models on 8 Gaussians, 2 spirals, checkerboard and rings with the authors'
-settings (MLP 2→256→256→256→256→2·z, z = 2, batch 512, Adam 2e-4, learning rate ×0.1 at a
-third and a half of training, a plain-VAE warm-up, s = 0.5, γ_r = 1e-8, per-dataset β's) and
-reports the three metrics of Table 2 (gnELBO in 1e-7 units, KL and "JSD" with the authors'
-conventions) as mean ± std over seeds, next to the paper's numbers. Writes ``results.md``,
-``results.json`` and, per dataset, a PNG of real points, samples and densities.
+The protocol is the Soft-IntroVAE authors' (paper §6.1; their repository
+taldatech/soft-intro-vae-pytorch, ``soft_intro_vae_2d``): MLP encoder 2→256→256→256→256→2·z
+and decoder z→…→2, z = 2, batch 512, 30,000 iterations of which the first 2,000 train a plain
+VAE, Adam 2e-4 for each network with the learning rate ×0.1 at 10,000 and 15,000 iterations,
+s = 0.5, γ_r = 1e-8 and per-dataset β's. It reports Table 2's three metrics (gnELBO in 1e-7
+units on a 1024² grid, and the histogram KL and "JSD" with the authors' conventions).
 
-The paper's budget is 30,000 iterations (2,000 warm-up) and 5 seeds::
+The seeds of a method train together as one *stacked* set of networks: member ``s`` has its
+own weights (a slice of ``(S, out, in)`` tensors), its own Adam state (Adam is elementwise)
+and its own ``torch.Generator`` for data, prior draws and posterior draws, drawn in the same
+order as a run of its own; every loss is the library's, evaluated on each member's slice and
+summed over members, so each member's gradient is its own. The matrix products go through
+oneDNN's inner product where PyTorch has it (about twice MKL's sgemm throughput on AVX-512
+CPUs whose MKL path is AVX2), else through ``torch.baddbmm``.
 
-    python examples/soft_introvae_2d.py --iterations 30000 --warmup 2000 --seeds 0 1 2 3 4
+Each finished run (method, dataset, seed) is appended to ``runs.jsonl`` in the output folder
+(with its weights under ``weights/``); restarted with the same arguments the script skips
+what is recorded. ``report`` turns the records into ``results.md``, ``results.json`` and one
+figure per dataset. The commands of the documented table::
 
-The short run of the documentation's table (about ten CPU minutes; a constant, larger
-learning rate because the paper's schedule barely moves in 500 steps)::
-
-    python examples/soft_introvae_2d.py --iterations 500 --warmup 100 --lr 1e-3 --decay-at \
-        --seeds 0 1
+    python examples/soft_introvae_2d.py grid --method vae --out runs/toy
+    python examples/soft_introvae_2d.py grid --method introvae --out runs/toy
+    python examples/soft_introvae_2d.py train --method soft-introvae --datasets 8gaussians \\
+        --seeds 0 1 2 3 4 --out runs/toy
+    python examples/soft_introvae_2d.py report --out runs/toy --to docs/_static/soft_introvae_2d
 
 Run from a checkout after ``pip install -e ".[examples]"`` (or with ``PYTHONPATH=.``).
-
-The VAE baseline uses the same (β_rec, β_kl) as Soft-IntroVAE on each dataset: the paper's
-tuned VAE β's are in an appendix that this project does not have.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
+import os
 import statistics
 import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
-from contradistinct.functional import (
-    gaussian_kl,
-    negative_elbo,
-    reconstruction_loss,
-    reparameterize,
-)
-from contradistinct.introspective import SoftIntroVAELoss, soft_intro_step
+from contradistinct.functional import ReencodedBatch, negative_elbo, reparameterize
+from contradistinct.introspective import IntroVAELoss, SoftIntroVAELoss
 from contradistinct.toy import (
     DATASETS,
     grid_normalized_elbo,
@@ -55,148 +57,697 @@ from contradistinct.toy import (
     soft_intro_histogram_kl,
 )
 
-# (beta_kl, beta_rec, beta_neg) per dataset, from the Soft-IntroVAE authors' code.
-BETAS = {
+METHODS = ("vae", "introvae", "soft-introvae")
+LABELS = {"vae": "VAE", "introvae": "IntroVAE", "soft-introvae": "Soft-IntroVAE"}
+
+# Soft-IntroVAE (beta_kl, beta_rec, beta_neg) per dataset, from the authors' code.
+SOFT_BETAS = {
     "8gaussians": (0.3, 0.2, 0.9),
     "2spirals": (0.5, 0.2, 1.0),
     "checkerboard": (0.1, 0.2, 0.2),
     "rings": (0.2, 0.2, 1.0),
 }
 
+# The baselines' settings are the winners of the small grids below on 8 Gaussians (the
+# paper's own grid is in an appendix this project does not have); every dataset uses them.
+VAE_CONFIG = {"beta_rec": 1.0, "beta_kl": 0.1}
+INTROVAE_CONFIG = {"margin": 3.0, "recon_weight": 1.0, "kl_weight": 0.5, "neg_weight": 1.0}
+
+# With Adam only the ratio of the weights matters for the VAE, so its grid walks β_kl/β_rec.
+GRIDS = {
+    "vae": [{"beta_rec": 1.0, "beta_kl": kl} for kl in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02)],
+    "introvae": [
+        {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": 1.0}
+        # The last two points came after the VAE grid showed that 8 Gaussians needs a KL
+        # weight of 0.1 or less against a reconstruction weight of 1.
+        for m, kl in ((2.0, 0.5), (5.0, 0.5), (10.0, 0.5), (5.0, 0.2), (2.0, 0.05), (5.0, 0.05))
+    ],
+}
+
 # Soft-IntroVAE paper, Table 2: (mean, std) over 5 seeds at 30,000 iterations.
 PAPER = {
     "8gaussians": {
         "vae": {"gnELBO": (7.42, 0.07), "KL": (6.72, 0.46), "JSD": (16.04, 0.3)},
+        "introvae": {"gnELBO": (1.29, 0.76), "KL": (2.53, 1.07), "JSD": (1.67, 0.46)},
         "soft-introvae": {"gnELBO": (1.25, 0.35), "KL": (1.25, 0.11), "JSD": (0.96, 0.15)},
     },
     "2spirals": {
         "vae": {"gnELBO": (6.19, 0.06), "KL": (9.8, 0.48), "JSD": (4.89, 0.05)},
+        "introvae": {"gnELBO": (5.87, 0.03), "KL": (8.38, 0.45), "JSD": (3.58, 0.04)},
         "soft-introvae": {"gnELBO": (5.21, 0.04), "KL": (8.13, 0.3), "JSD": (3.37, 0.04)},
     },
     "checkerboard": {
         "vae": {"gnELBO": (8.53, 0.1), "KL": (20.91, 0.45), "JSD": (9.78, 0.04)},
+        "introvae": {"gnELBO": (8.54, 0.11), "KL": (19.03, 0.34), "JSD": (9.07, 0.1)},
         "soft-introvae": {"gnELBO": (4.47, 0.29), "KL": (20.27, 0.21), "JSD": (9.06, 0.15)},
     },
     "rings": {
         "vae": {"gnELBO": (6.4, 0.04), "KL": (13.16, 0.55), "JSD": (7.26, 0.07)},
+        "introvae": {"gnELBO": (7.25, 0.18), "KL": (10.21, 0.49), "JSD": (4.24, 0.11)},
         "soft-introvae": {"gnELBO": (6.3, 0.08), "KL": (9.18, 0.33), "JSD": (4.13, 0.09)},
     },
 }
-METHODS = ("vae", "soft-introvae")
-LABELS = {"vae": "VAE", "soft-introvae": "Soft-IntroVAE"}
+METRICS = ("gnELBO", "KL", "JSD")
+TRAINING_SETTINGS = (
+    "iterations", "warmup", "batch_size", "z_dim", "hidden", "depth", "lr", "decay_at",
+)  # fmt: skip
 
 
-def mlp(out_features: int, z_dim: int = 2, in_features: int = 2, hidden: int = 256) -> nn.Module:
-    layers: list[nn.Module] = [nn.Linear(in_features, hidden), nn.ReLU()]
-    for _ in range(3):
-        layers += [nn.Linear(hidden, hidden), nn.ReLU()]
-    return nn.Sequential(*layers, nn.Linear(hidden, out_features))
+# --- stacked networks ---------------------------------------------------------------------
 
 
-class Encoder(nn.Module):
-    def __init__(self, z_dim: int = 2) -> None:
+def _onednn_available() -> bool:
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(
+            torch.ops.mkldnn, "_linear_pointwise"
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+#: The kernel of every matrix product: "onednn" (its inner product primitive) or "mkl"
+#: (``torch.mm``, PyTorch's BLAS). On CPUs with AVX-512 whose MKL path is AVX2 (AMD's),
+#: oneDNN is about twice as fast; ``benchmarks/soft_introvae_2d.py`` measures both.
+KERNEL = "onednn" if _onednn_available() else "mkl"
+
+
+def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool = False) -> Tensor:
+    """``act(x @ weight.T + bias)`` for one member: ``(B, K), (N, K) -> (B, N)``."""
+    if KERNEL == "onednn":
+        attr = "relu" if relu else "none"
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr, [], "")
+    out = torch.nn.functional.linear(x, weight, bias)
+    return out.relu_() if relu else out
+
+
+def _weight_grad(grad: Tensor, x: Tensor) -> Tensor:
+    """``grad.T @ x``, ``(B, N), (B, K) -> (N, K)``."""
+    if KERNEL == "onednn":
+        # oneDNN wants the contracted (batch) axis innermost; the copies stay in cache.
+        return _linear(grad.t().contiguous(), x.t().contiguous(), None)
+    return torch.mm(grad.t(), x)
+
+
+class _StackedMLPFunction(torch.autograd.Function):
+    """A ReLU MLP per member, forward and backward written out layer by layer.
+
+    Member by member, so each product works on cache-sized operands and no activation of
+    shape ``(S, B, hidden)`` is ever stacked; the backward computes only the gradients some
+    input needs (a frozen network passes detached weights: only the input gradient).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, *params: Tensor) -> Tensor:  # type: ignore[override]
+        weights, biases = params[0::2], params[1::2]
+        depth = len(weights)
+        outputs, inputs = [], []
+        for s in range(x.shape[0]):
+            h = x[s].contiguous()
+            layer_inputs = []
+            for i in range(depth):
+                layer_inputs.append(h)
+                h = _linear(h, weights[i][s], biases[i][s], relu=i < depth - 1)
+            outputs.append(h)
+            inputs.append(layer_inputs)
+        ctx.layer_inputs = inputs
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(*params)
+        return torch.stack(outputs)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        params = ctx.saved_tensors
+        weights = params[0::2]
+        depth = len(weights)
+        need = ctx.needs_input_grad
+        grad_x = grad.new_empty(ctx.x_shape) if need[0] else None
+        grads: list[Tensor | None] = [p.new_empty(p.shape) if n else None
+                                      for p, n in zip(params, need[1:], strict=True)]  # fmt: skip
+        for s in range(grad.shape[0]):
+            g = grad[s].contiguous()
+            for i in reversed(range(depth)):
+                x = ctx.layer_inputs[s][i]
+                grad_w, grad_b = grads[2 * i], grads[2 * i + 1]
+                if grad_w is not None:
+                    grad_w[s] = _weight_grad(g, x)
+                if grad_b is not None:
+                    torch.sum(g, 0, out=grad_b[s])
+                if i == 0 and grad_x is None:
+                    break
+                g = _linear(g, weights[i][s].t().contiguous(), None)
+                if i > 0:
+                    g = torch.ops.aten.threshold_backward(g, x, 0.0)
+                else:
+                    grad_x[s] = g
+        del ctx.layer_inputs
+        return (grad_x, *grads)
+
+
+class StackedMLP(nn.Module):
+    """``S`` independent ReLU MLPs whose weights are stacked as ``(S, out, in)``.
+
+    Member ``s`` is initialised like ``nn.Linear`` (uniform in ±1/√fan_in) from
+    ``generators[s]`` alone, so a stacked set and one-member sets start from equal weights.
+    """
+
+    def __init__(
+        self,
+        generators: Sequence[torch.Generator],
+        in_features: int,
+        out_features: int,
+        hidden: int = 256,
+        depth: int = 4,
+    ) -> None:
         super().__init__()
-        self.net = mlp(2 * z_dim)
+        sizes = [in_features] + [hidden] * depth + [out_features]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in itertools.pairwise(sizes):
+            bound = fan_in**-0.5
+            w = [(torch.rand(fan_out, fan_in, generator=g) * 2 - 1) * bound for g in generators]
+            b = [(torch.rand(fan_out, generator=g) * 2 - 1) * bound for g in generators]
+            self.weights.append(nn.Parameter(torch.stack(w)))
+            self.biases.append(nn.Parameter(torch.stack(b)))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mu, logvar = self.net(x).chunk(2, dim=1)
+    def forward(self, x: Tensor, *, frozen: bool = False) -> Tensor:
+        """``(S, B, in) -> (S, B, out)``; ``frozen`` passes gradients to ``x`` only."""
+        params = [t for pair in zip(self.weights, self.biases, strict=True) for t in pair]
+        if frozen:
+            params = [p.detach() for p in params]
+        return _StackedMLPFunction.apply(x, *params)
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained model of the table: a method on a dataset with a seed and its settings."""
+
+    method: str
+    dataset: str
+    seed: int
+    config: dict = field(default_factory=dict, hash=False)
+
+    @property
+    def key(self) -> str:
+        settings = ",".join(f"{k}={v:g}" for k, v in sorted(self.config.items()))
+        return f"{self.method}/{self.dataset}/{self.seed}/{settings}"
+
+
+def default_config(method: str, dataset: str) -> dict:
+    if method == "vae":
+        return dict(VAE_CONFIG)
+    if method == "introvae":
+        return dict(INTROVAE_CONFIG)
+    beta_kl, beta_rec, beta_neg = SOFT_BETAS[dataset]
+    return {"beta_rec": beta_rec, "beta_kl": beta_kl, "beta_neg": beta_neg}
+
+
+def _vae_weights(run: Run) -> tuple[float, float]:
+    """(β_rec, β_kl) of the VAE steps: the baseline itself and the introspective warm-up."""
+    c = run.config
+    if run.method == "introvae":
+        return c["recon_weight"], c["kl_weight"]
+    return c["beta_rec"], c["beta_kl"]
+
+
+def _draw(mu: Tensor, logvar: Tensor, generators: Sequence[torch.Generator]) -> Tensor:
+    """A posterior draw per member, each from its own generator."""
+    return torch.stack(
+        [reparameterize(m, v, generator=g) for m, v, g in zip(mu, logvar, generators, strict=True)]
+    )
+
+
+def _prior(shape: tuple[int, ...], generators: Sequence[torch.Generator]) -> Tensor:
+    return torch.stack([torch.randn(shape, generator=g) for g in generators])
+
+
+def _split(mu: Tensor, logvar: Tensor, n: int) -> tuple[tuple[Tensor, Tensor], ...]:
+    """Posteriors of a joint ``(S, 2n, D)`` pass: prior samples' and reconstructions'."""
+    return (mu[:, :n], logvar[:, :n]), (mu[:, n:], logvar[:, n:])
+
+
+class StackedTrainer:
+    """Trains the runs of one method together (:class:`StackedMLP` encoder and decoder)."""
+
+    def __init__(self, runs: Sequence[Run], args: argparse.Namespace) -> None:
+        if len({r.method for r in runs}) != 1:
+            raise ValueError("a stacked set trains one method")
+        self.runs = list(runs)
+        self.method = runs[0].method
+        self.generators = [torch.Generator().manual_seed(r.seed) for r in runs]
+        hidden, depth = args.hidden, args.depth
+        self.encoder = StackedMLP(self.generators, 2, 2 * args.z_dim, hidden, depth)
+        self.decoder = StackedMLP(self.generators, args.z_dim, 2, hidden, depth)
+        self.z_dim = args.z_dim
+        self.batch_size = args.batch_size
+        self.warmup = args.warmup
+        adam = {"lr": args.lr, "fused": True}
+        self.opt_e = torch.optim.Adam(self.encoder.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.decoder.parameters(), **adam)
+        milestones = [round(args.iterations * f) for f in args.decay_at]
+        self.schedulers = [
+            torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+            for opt in (self.opt_e, self.opt_d)
+        ]
+        self.vae_weights = [_vae_weights(r) for r in runs]
+        if self.method == "soft-introvae":
+            self.losses = [
+                SoftIntroVAELoss(
+                    r.config["beta_rec"],
+                    r.config["beta_kl"],
+                    r.config["beta_neg"],
+                    gamma_r=1e-8,
+                    scale=0.5,
+                )
+                for r in runs
+            ]
+        elif self.method == "introvae":
+            self.losses = [IntroVAELoss(**r.config) for r in runs]
+        self.iteration = 0
+
+    def batch(self) -> Tensor:
+        return torch.stack(
+            [
+                sample(r.dataset, self.batch_size, generator=g)
+                for r, g in zip(self.runs, self.generators, strict=True)
+            ]
+        )
+
+    def step(self) -> None:
+        x = self.batch()
+        if self.method == "vae" or self.iteration < self.warmup:
+            self.vae_step(x)
+        elif self.method == "soft-introvae":
+            self.soft_intro_step(x)
+        else:
+            self.intro_vae_step(x)
+        for scheduler in self.schedulers:
+            scheduler.step()
+        self.iteration += 1
+
+    def vae_step(self, x: Tensor) -> None:
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        x_rec = self.decoder(_draw(mu, logvar, self.generators))
+        per_sample = torch.stack(
+            [
+                negative_elbo(*member, recon_weight=br, kl_weight=bk, reduction="none")
+                for *member, (br, bk) in zip(x_rec, x, mu, logvar, self.vae_weights, strict=True)
+            ]
+        )
+        self.opt_e.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        per_sample.mean(1).sum().backward()
+        self.opt_e.step()
+        self.opt_d.step()
+
+    def _encoder_half(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Shared start of both introspective steps (Algorithm 1 lines 7–10)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        z = _draw(mu, logvar, self.generators)
+        z_prior = _prior((x.shape[1], self.z_dim), self.generators)
+        x_rec = self.decoder(z, frozen=True)
+        # The decoder does not change during the encoder step, so this pass (with its graph
+        # to the decoder's weights) also serves the decoder step.
+        fake = self.decoder(z_prior)
+        return mu, logvar, z, x_rec, fake
+
+    def soft_intro_step(self, x: Tensor) -> None:
+        n = x.shape[1]
+        mu, logvar, z, x_rec, fake = self._encoder_half(x)
+        # Encoder step: re-encode the detached prior samples and reconstructions in one pass.
+        post = self.encoder(torch.cat([fake.detach(), x_rec.detach()], 1)).chunk(2, dim=-1)
+        fake_post, rec_post = _split(*post, n)
+        redecoded = torch.cat(
+            [_draw(*fake_post, self.generators), _draw(*rec_post, self.generators)], 1
+        )
+        out = self.decoder(redecoded, frozen=True)
+        fake_rec, rec_rec = out[:, :n], out[:, n:]
+        loss_e = sum(
+            loss.encoder_loss(
+                x_rec[s],
+                x[s],
+                mu[s],
+                logvar[s],
+                fake=ReencodedBatch(
+                    fake[s].detach(), fake_post[0][s], fake_post[1][s], fake_rec[s]
+                ),
+                rec=ReencodedBatch(x_rec[s], rec_post[0][s], rec_post[1][s], rec_rec[s]),
+            )
+            for s, loss in enumerate(self.losses)
+        )
+        self.opt_e.zero_grad(set_to_none=True)
+        loss_e.backward()
+        self.opt_e.step()
+
+        # Decoder step, with the updated encoder frozen (Algorithm 1 lines 16–23).
+        x_rec = self.decoder(z.detach())
+        post = self.encoder(torch.cat([fake, x_rec], 1), frozen=True).chunk(2, dim=-1)
+        fake_post, rec_post = _split(*post, n)
+        redecoded = torch.cat(
+            [_draw(*fake_post, self.generators), _draw(*rec_post, self.generators)], 1
+        )
+        out = self.decoder(redecoded.detach())
+        fake_rec, rec_rec = out[:, :n], out[:, n:]
+        loss_d = sum(
+            loss.decoder_loss(
+                x_rec[s],
+                x[s],
+                fake=ReencodedBatch(fake[s], fake_post[0][s], fake_post[1][s], fake_rec[s]),
+                rec=ReencodedBatch(x_rec[s], rec_post[0][s], rec_post[1][s], rec_rec[s]),
+            )
+            for s, loss in enumerate(self.losses)
+        )
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+    def intro_vae_step(self, x: Tensor) -> None:
+        n = x.shape[1]
+        mu, logvar, z, x_rec, fake = self._encoder_half(x)
+        post = self.encoder(torch.cat([fake.detach(), x_rec.detach()], 1)).chunk(2, dim=-1)
+        fake_post, rec_post = _split(*post, n)
+        # The hinge acts on batch-mean KLs, so each member's loss sees its own batch only.
+        loss_e = sum(
+            loss.encoder_loss(
+                x_rec[s],
+                x[s],
+                mu[s],
+                logvar[s],
+                fake_posterior=(fake_post[0][s], fake_post[1][s]),
+                rec_posterior=(rec_post[0][s], rec_post[1][s]),
+            )
+            for s, loss in enumerate(self.losses)
+        )
+        self.opt_e.zero_grad(set_to_none=True)
+        loss_e.backward()
+        self.opt_e.step()
+
+        x_rec = self.decoder(z.detach())
+        post = self.encoder(torch.cat([fake, x_rec], 1), frozen=True).chunk(2, dim=-1)
+        fake_post, rec_post = _split(*post, n)
+        loss_d = sum(
+            loss.decoder_loss(
+                x_rec[s],
+                x[s],
+                fake_posterior=(fake_post[0][s], fake_post[1][s]),
+                rec_posterior=(rec_post[0][s], rec_post[1][s]),
+            )
+            for s, loss in enumerate(self.losses)
+        )
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue bit for bit."""
+        return {
+            "encoder": self.encoder.state_dict(),
+            "decoder": self.decoder.state_dict(),
+            "opt_e": self.opt_e.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "generators": [g.get_state() for g in self.generators],
+            "iteration": self.iteration,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.encoder.load_state_dict(state["encoder"])
+        self.decoder.load_state_dict(state["decoder"])
+        self.opt_e.load_state_dict(state["opt_e"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
+        for g, saved in zip(self.generators, state["generators"], strict=True):
+            g.set_state(saved)
+        self.iteration = state["iteration"]
+
+    def member_state(self, s: int) -> dict[str, Tensor]:
+        """Weights of member ``s`` (plain tensors, ``encoder.0.weight`` etc.)."""
+        state = {}
+        for name, net in (("encoder", self.encoder), ("decoder", self.decoder)):
+            for key, value in net.state_dict().items():
+                state[f"{name}.{key}"] = value[s].clone()
+        return state
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+class Member(nn.Module):
+    """One trained member as a plain model for evaluation: ``encode`` and ``decode``."""
+
+    def __init__(self, state: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.state = state
+        self.depth = sum(k.startswith("encoder.weights.") for k in state)
+
+    def _mlp(self, name: str, x: Tensor) -> Tensor:
+        for i in range(self.depth):
+            w, b = self.state[f"{name}.weights.{i}"], self.state[f"{name}.biases.{i}"]
+            x = torch.nn.functional.linear(x, w, b)
+            if i < self.depth - 1:
+                x = x.relu()
+        return x
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self._mlp("encoder", x).chunk(2, dim=-1)
         return mu, logvar
 
-
-def vae_step(
-    encoder: nn.Module,
-    decoder: nn.Module,
-    x: Tensor,
-    opt_e: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    beta_rec: float,
-    beta_kl: float,
-    generator: torch.Generator,
-) -> Tensor:
-    """One β-VAE step on both networks (the authors' warm-up and VAE baseline)."""
-    mu, logvar = encoder(x)
-    z = reparameterize(mu, logvar, generator=generator)
-    loss = negative_elbo(decoder(z), x, mu, logvar, beta_rec=beta_rec, beta_kl=beta_kl)
-    opt_e.zero_grad(set_to_none=True)
-    opt_d.zero_grad(set_to_none=True)
-    loss.backward()
-    opt_e.step()
-    opt_d.step()
-    return loss.detach()
+    def decode(self, z: Tensor) -> Tensor:
+        return self._mlp("decoder", z)
 
 
 @torch.no_grad()
-def energy(encoder: nn.Module, decoder: nn.Module, x: Tensor, batch: int = 16384) -> Tensor:
-    """-ELBO with β's of 1 decoding the posterior mean, the authors' density and gnELBO energy."""
+def energy(model: Member, x: Tensor, chunk: int = 16384) -> Tensor:
+    """-ELBO with β's of 1 decoding the posterior mean: the authors' density and gnELBO energy."""
     out = []
-    for chunk in x.split(batch):
-        mu, logvar = encoder(chunk)
-        rec = reconstruction_loss(decoder(mu), chunk, reduction="none")
-        out.append(rec + gaussian_kl(mu, logvar, reduction="none"))
+    for part in x.split(chunk):
+        mu, logvar = model.encode(part)
+        out.append(negative_elbo(model.decode(mu), part, mu, logvar, reduction="none"))
     return torch.cat(out)
 
 
-def train(name: str, method: str, seed: int, args: argparse.Namespace) -> dict:
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    encoder, decoder = Encoder(), mlp(2)
-    opt_e = torch.optim.Adam(encoder.parameters(), lr=args.lr)
-    opt_d = torch.optim.Adam(decoder.parameters(), lr=args.lr)
-    milestones = [round(args.iterations * fraction) for fraction in args.decay_at]
-    schedulers = [
-        torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
-        for opt in (opt_e, opt_d)
-    ]
-    beta_kl, beta_rec, beta_neg = BETAS[name]
-    loss = SoftIntroVAELoss(beta_rec, beta_kl, beta_neg, gamma_r=1e-8, scale=0.5)
-    start = time.perf_counter()
-    for it in range(args.iterations):
-        x = sample(name, args.batch_size, generator=generator)
-        if method == "vae" or it < args.warmup:
-            vae_step(encoder, decoder, x, opt_e, opt_d, beta_rec, beta_kl, generator)
-        else:
-            soft_intro_step(encoder, decoder, x, opt_e, opt_d, loss, generator=generator)
-        for scheduler in schedulers:
-            scheduler.step()
-    seconds = time.perf_counter() - start
-    return {"encoder": encoder.eval(), "decoder": decoder.eval(), "seconds": seconds}
-
-
 @torch.no_grad()
-def evaluate(name: str, model: dict, seed: int, args: argparse.Namespace) -> dict:
-    generator = torch.Generator().manual_seed(10_000 + seed)
-    encoder, decoder = model["encoder"], model["decoder"]
-    bounds = plot_range(name)
-    real = sample(name, args.eval_samples, generator=generator)
-    fake = decoder(torch.randn(args.eval_samples, 2, generator=generator))
-    data = sample(name, args.gnelbo_samples, generator=generator)
+def evaluate(run: Run, model: Member, args: argparse.Namespace) -> dict[str, float]:
+    generator = torch.Generator().manual_seed(10_000 + run.seed)
+    bounds = plot_range(run.dataset)
+    real = sample(run.dataset, args.eval_samples, generator=generator)
+    fake = model.decode(torch.randn(args.eval_samples, args.z_dim, generator=generator))
+    data = sample(run.dataset, args.gnelbo_samples, generator=generator)
     grid = grid_points(range=bounds, points_per_axis=args.grid_points)
-    gn = grid_normalized_elbo(energy(encoder, decoder, data), energy(encoder, decoder, grid))
+    gn = grid_normalized_elbo(energy(model, data), energy(model, grid))
     return {
         "gnELBO": 1e7 * gn.item(),
-        "KL": soft_intro_histogram_kl(real, fake, range=bounds).item(),
-        "JSD": soft_intro_histogram_jsd(real, fake, range=bounds).item(),
-        "seconds": model["seconds"],
+        "KL": soft_intro_histogram_kl(fake, real, range=bounds).item(),
+        "JSD": soft_intro_histogram_jsd(fake, real, range=bounds).item(),
     }
 
 
+# --- records ------------------------------------------------------------------------------
+
+
+def read_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_record(path: Path, record: dict) -> None:
+    """Append one JSON line; the line is written in one ``write`` and flushed to disk."""
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def run_key(record: dict) -> str:
+    return Run(record["method"], record["dataset"], record["seed"], record["config"]).key
+
+
+def train_runs(runs: list[Run], args: argparse.Namespace, phase: str) -> None:
+    """Train the runs not yet recorded as one stacked set, then evaluate and record each."""
+    records = args.out / "runs.jsonl"
+    done = {run_key(r) for r in read_records(records)}
+    todo = [r for r in runs if r.key not in done]
+    for r in runs:
+        if r not in todo:
+            print(f"skip {r.key} (recorded)", flush=True)
+    if not todo:
+        return
+    trainer = StackedTrainer(todo, args)
+    # A checkpoint of the stacked set every --checkpoint-every iterations, named after the
+    # runs and every setting that shapes training, lets a restart continue mid-run.
+    settings = {k: getattr(args, k) for k in TRAINING_SETTINGS}
+    name = json.dumps({"runs": [r.key for r in todo], **settings}, sort_keys=True)
+    checkpoint = args.out / "checkpoints" / f"{hashlib.sha1(name.encode()).hexdigest()[:16]}.pt"
+    seconds = 0.0
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        trainer.load_state_dict(saved["trainer"])
+        seconds = saved["seconds"]
+        print(f"resume {len(todo)} runs at iteration {trainer.iteration}", flush=True)
+    start = time.perf_counter() - seconds
+    while trainer.iteration < args.iterations:
+        trainer.step()
+        it = trainer.iteration
+        if args.log_every and it % args.log_every == 0:
+            rate = (time.perf_counter() - start) / it
+            print(
+                f"{trainer.method} x{len(todo)} it {it}/{args.iterations} "
+                f"{1e3 * rate:.1f} ms/it ({1e3 * rate / len(todo):.1f} ms per run)",
+                flush=True,
+            )
+        if args.checkpoint_every and it % args.checkpoint_every == 0 and it < args.iterations:
+            checkpoint.parent.mkdir(exist_ok=True)
+            partial = checkpoint.with_suffix(".tmp")
+            elapsed = time.perf_counter() - start
+            torch.save({"trainer": trainer.state_dict(), "seconds": elapsed}, partial)
+            os.replace(partial, checkpoint)
+    seconds = time.perf_counter() - start
+    (args.out / "weights").mkdir(exist_ok=True)
+    for s, run in enumerate(todo):
+        state = trainer.member_state(s)
+        tag = hashlib.sha1(run.key.encode()).hexdigest()[:8]
+        weights = args.out / "weights" / f"{run.method}_{run.dataset}_{run.seed}_{tag}.pt"
+        torch.save({"run": asdict(run), "state": state}, weights)
+        metrics = evaluate(run, Member(state), args)
+        record = {
+            **asdict(run),
+            "phase": phase,
+            "iterations": args.iterations,
+            "warmup": args.warmup,
+            "metrics": metrics,
+            "seconds_per_iteration_per_run": seconds / args.iterations / len(todo),
+            "stacked": len(todo),
+            "kernel": KERNEL,
+            "weights": str(weights.relative_to(args.out)),
+        }
+        append_record(records, record)
+        print(f"done {run.key}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+    checkpoint.unlink(missing_ok=True)
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def summarise(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def grid_score(metrics: dict[str, float]) -> float:
+    """What the grids minimise: KL + JSD of the histograms (the two sample metrics)."""
+    return metrics["KL"] + metrics["JSD"]
+
+
+def grid_table(records: list[dict], method: str) -> tuple[list[str], dict | None]:
+    rows = [r for r in records if r["phase"] == "grid" and r["method"] == method]
+    by_config: dict[str, list[dict]] = {}
+    for r in rows:
+        by_config.setdefault(json.dumps(r["config"], sort_keys=True), []).append(r)
+    if not by_config:
+        return [], None
+    keys = sorted(
+        by_config, key=lambda k: statistics.fmean(grid_score(r["metrics"]) for r in by_config[k])
+    )
+    first = by_config[keys[0]][0]
+    lines = [
+        f"{LABELS[method]} grid on 8 Gaussians ({first['iterations']} iterations, "
+        f"{first['warmup']} warm-up, seeds "
+        f"{', '.join(str(s) for s in sorted({r['seed'] for r in rows}))}; ranked by KL + JSD):",
+        "",
+        "| settings | gnELBO | KL | JSD | KL + JSD |",
+        "|---|---|---|---|---|",
+    ]
+    for k in keys:
+        rs = by_config[k]
+        cells = [summarise([r["metrics"][m] for r in rs]) for m in METRICS]
+        score = statistics.fmean(grid_score(r["metrics"]) for r in rs)
+        settings = ", ".join(f"{a}={v:g}" for a, v in json.loads(k).items())
+        lines.append(f"| {settings} | {' | '.join(cells)} | {score:.2f} |")
+    return lines, json.loads(keys[0])
+
+
+def report(args: argparse.Namespace) -> None:
+    records = read_records(args.out / "runs.jsonl")
+    final = [r for r in records if r["phase"] == "final"]
+    results: dict = {}
+    for r in final:
+        per = results.setdefault(r["dataset"], {}).setdefault(r["method"], [])
+        per.append({"seed": r["seed"], **r["metrics"], "config": r["config"]})
+    args.to.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "Mean ± sample std over seeds (n = number of seeds), lower is better; gnELBO in 1e-7 "
+        "units. Paper: Soft-IntroVAE Table 2 (5 seeds).",
+        "",
+        "| dataset | metric | " + " | ".join(f"{LABELS[m]} (ours)" for m in METHODS) + " | "
+        + " | ".join(f"{LABELS[m]} (paper)" for m in METHODS) + " |",
+        "|---|---|" + "---|" * 2 * len(METHODS),
+    ]  # fmt: skip
+    for name in DATASETS:
+        if name not in results:
+            continue
+        for metric in METRICS:
+            ours = []
+            for m in METHODS:
+                rs = results[name].get(m, [])
+                ours.append(f"{summarise([r[metric] for r in rs])} (n={len(rs)})" if rs else "—")
+            paper = [f"{PAPER[name][m][metric][0]} ± {PAPER[name][m][metric][1]}" for m in METHODS]
+            lines.append(f"| {name} | {metric} | {' | '.join(ours)} | {' | '.join(paper)} |")
+    timing = {}
+    for r in final:
+        timing.setdefault(r["method"], []).append(r["seconds_per_iteration_per_run"])
+    lines += ["", "Wall time per training iteration per run (one thread, on a shared machine):", ""]
+    lines += [f"- {LABELS[m]}: {1e3 * statistics.fmean(t):.1f} ms" for m, t in timing.items()]
+    grids = {}
+    for method in ("vae", "introvae"):
+        table, winner = grid_table(records, method)
+        if table:
+            lines += ["", *table]
+            grids[method] = {"winner": winner, "runs": [
+                {"config": r["config"], "seed": r["seed"], **r["metrics"]}
+                for r in records if r["phase"] == "grid" and r["method"] == method
+            ]}  # fmt: skip
+    (args.to / "results.md").write_text("\n".join(lines) + "\n")
+    (args.to / "results.json").write_text(
+        json.dumps({"paper": PAPER, "results": results, "grids": grids}, indent=1) + "\n"
+    )
+    print("\n".join(lines))
+    for name in results:
+        plot(name, final, args)
+
+
 @torch.no_grad()
-def plot(name: str, models: dict, path: Path, seed: int) -> None:
-    generator = torch.Generator().manual_seed(20_000 + seed)
+def plot(name: str, final: list[dict], args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     low, high = plot_range(name)
     n = 256
+    generator = torch.Generator().manual_seed(20_000)
     grid = grid_points(range=(low, high), points_per_axis=n)
-    panels = [("data", sample(name, 1024, generator=generator), None)]
-    for method, model in models.items():
-        enc, dec = model["encoder"], model["decoder"]
-        points = dec(torch.randn(1024, 2, generator=generator))
-        density = torch.exp(-energy(enc, dec, grid)).reshape(n, n)
-        panels += [(f"{LABELS[method]} samples", points, None)]
-        panels += [(f"{LABELS[method]} density", None, density)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3))
+    panels = [("data", sample(name, 2048, generator=generator), None)]
+    for method in METHODS:
+        rs = sorted(
+            (r for r in final if r["dataset"] == name and r["method"] == method),
+            key=lambda r: r["seed"],
+        )
+        if not rs:
+            continue
+        model = Member(torch.load(args.out / rs[0]["weights"])["state"])
+        points = model.decode(torch.randn(2048, args.z_dim, generator=generator))
+        density = torch.exp(-energy(model, grid)).reshape(n, n)
+        label = f"{LABELS[method]} (seed {rs[0]['seed']})"
+        panels += [(f"{label}\nsamples", points, None), (f"{label}\ndensity", None, density)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
     for ax, (title, points, density) in zip(axes, panels, strict=True):
         if points is not None:
-            ax.scatter(points[:, 0], points[:, 1], s=2, c="tab:blue" if title == "data" else "g")
+            ax.scatter(points[:, 0], points[:, 1], s=1, c="tab:blue" if title == "data" else "g")
         else:
             ax.imshow(density.T, origin="lower", extent=(low, high, low, high), cmap="jet")
         ax.set_xlim(low, high)
@@ -204,50 +755,36 @@ def plot(name: str, models: dict, path: Path, seed: int) -> None:
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8)
     fig.suptitle(name, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(args.to / f"{name}.png", dpi=72)
     plt.close(fig)
 
 
-def summarise(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    std = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.2f} ± {std:.2f}"
+# --- command line -------------------------------------------------------------------------
 
 
-def table(results: dict, args: argparse.Namespace) -> str:
-    fractions = ", ".join(f"{f:.2f}" for f in args.decay_at)
-    schedule = f"×0.1 at {fractions} of training" if fractions else "constant learning rate"
-    lines = [
-        f"Our run: {args.iterations} iterations ({args.warmup} VAE warm-up), seeds "
-        f"{', '.join(map(str, args.seeds))}, batch {args.batch_size}, Adam {args.lr:g} "
-        f"({schedule}), "
-        f"{args.eval_samples} points per histogram, gnELBO on a {args.grid_points}² grid and "
-        f"{args.gnelbo_samples} data points. Paper: 30,000 iterations, 5 seeds, a 1024² grid. "
-        "Mean ± std over seeds; lower is better; gnELBO in 1e-7 units; KL and JSD with the "
-        "authors' conventions.",
-        "",
-        "| dataset | metric | VAE (ours) | Soft-IntroVAE (ours) | VAE (paper) "
-        "| Soft-IntroVAE (paper) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, per_method in results.items():
-        for metric in ("gnELBO", "KL", "JSD"):
-            ours = [summarise([r[metric] for r in per_method[m]]) for m in METHODS]
-            paper = [f"{PAPER[name][m][metric][0]} ± {PAPER[name][m][metric][1]}" for m in METHODS]
-            lines.append(f"| {name} | {metric} | {' | '.join(ours)} | {' | '.join(paper)} |")
-    return "\n".join(lines) + "\n"
-
-
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("command", choices=("train", "grid", "report"))
+    parser.add_argument("--method", choices=METHODS, default="soft-introvae")
+    parser.add_argument("--datasets", nargs="+", default=["8gaussians"], choices=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--iterations", type=int, default=30_000)
+    parser.add_argument(
+        "--grid-seeds", nargs="+", type=int, default=[100], help="grid: never the seeds 0-4"
+    )
+    parser.add_argument(
+        "--from-grid",
+        action="store_true",
+        help="train: the settings that won this method's grid in --out (else the defaults)",
+    )
+    parser.add_argument("--iterations", type=int, default=None, help="30,000 (grid: 10,000)")
     parser.add_argument("--warmup", type=int, default=2_000, help="plain-VAE iterations first")
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--z-dim", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--depth", type=int, default=4, help="hidden layers per network")
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument(
         "--decay-at",
@@ -260,31 +797,48 @@ def main() -> None:
     parser.add_argument("--gnelbo-samples", type=int, default=12_800)
     parser.add_argument("--grid-points", type=int, default=1024, help="gnELBO grid per axis")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--log-every", type=int, default=1000)
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=1000, help="iterations between checkpoints"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/soft_introvae_2d"))
-    args = parser.parse_args()
+    parser.add_argument("--to", type=Path, default=None, help="report: results folder")
+    args = parser.parse_args(argv)
+    if args.iterations is None:
+        args.iterations = 10_000 if args.command == "grid" else 30_000
+    if args.to is None:
+        args.to = args.out
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-
-    results: dict = {}
-    for name in args.datasets:
-        results[name] = {m: [] for m in METHODS}
-        for seed in args.seeds:
-            models = {m: train(name, m, seed, args) for m in METHODS}
-            for method, model in models.items():
-                metrics = evaluate(name, model, seed, args)
-                results[name][method].append(metrics)
-                print(
-                    f"{name:12s} {method:13s} seed {seed}: gnELBO {metrics['gnELBO']:.2f} "
-                    f"KL {metrics['KL']:.2f} JSD {metrics['JSD']:.2f} "
-                    f"({metrics['seconds']:.0f} s)",
-                    flush=True,
-                )
-            if seed == args.seeds[0]:
-                plot(name, models, args.out / f"{name}.png", seed)
-    markdown = table(results, args)
-    (args.out / "results.md").write_text(markdown)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    print(markdown)
+    if args.command == "report":
+        report(args)
+        return
+    if args.command == "grid":
+        runs = [
+            Run(args.method, "8gaussians", seed, config)
+            for config in GRIDS[args.method]
+            for seed in args.grid_seeds
+        ]
+        train_runs(runs, args, "grid")
+        return
+    configs = {d: default_config(args.method, d) for d in args.datasets}
+    if args.from_grid:
+        _, winner = grid_table(read_records(args.out / "runs.jsonl"), args.method)
+        if winner is None:
+            raise SystemExit(f"--from-grid: no {args.method} grid records in {args.out}")
+        configs = dict.fromkeys(args.datasets, winner)
+        print(f"{args.method}: grid winner {winner}", flush=True)
+    runs = [
+        Run(args.method, dataset, seed, configs[dataset])
+        for dataset in args.datasets
+        for seed in args.seeds
+    ]
+    train_runs(runs, args, "final")
 
 
 if __name__ == "__main__":

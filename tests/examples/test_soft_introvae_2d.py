@@ -1,0 +1,138 @@
+"""The stacked 2D trainer of examples/soft_introvae_2d.py: stacked seeds are separate runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples"))
+
+import soft_introvae_2d as toy  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "soft_introvae_2d_benchmark", ROOT / "benchmarks" / "soft_introvae_2d.py"
+)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+EagerRun = bench.EagerRun
+
+#: Networks and batches small enough for a few hundred steps to take seconds.
+SMALL = ["--hidden", "32", "--depth", "2", "--batch-size", "64", "--lr", "1e-3"]
+
+
+def small_args(iterations: int, warmup: int) -> object:
+    return toy.parse_args(
+        ["train", *SMALL, "--iterations", str(iterations), "--warmup", str(warmup)]
+    )
+
+
+def member_params(trainer: toy.StackedTrainer, s: int) -> list[torch.Tensor]:
+    return [
+        p[s]
+        for net in (trainer.encoder, trainer.decoder)
+        for pair in zip(net.weights, net.biases, strict=True)
+        for p in pair
+    ]
+
+
+@pytest.mark.parametrize("method", toy.METHODS)
+@pytest.mark.parametrize("kernel", ["onednn", "mkl"])
+def test_stacked_run_equals_separate_eager_runs(
+    method: str, kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kernel == "onednn" and not toy._onednn_available():
+        pytest.skip("PyTorch built without oneDNN")
+    monkeypatch.setattr(toy, "KERNEL", kernel)
+    torch.set_num_threads(1)
+    args = small_args(iterations=200, warmup=20)
+    dataset = "rings"
+    config = toy.default_config(method, dataset)
+    runs = [toy.Run(method, dataset, seed, config) for seed in (3, 7, 11)]
+    stacked = toy.StackedTrainer(runs, args)
+    eager = [EagerRun(run, args, fused=True) for run in runs]
+    for _ in range(args.iterations):
+        stacked.step()
+        for e in eager:
+            e.step()
+    for s, e in enumerate(eager):
+        ours = member_params(stacked, s)
+        theirs = [p for net in (e.enc, e.dec) for p in net.parameters()]
+        for a, b in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+TINY = [
+    *SMALL, "--hidden", "8", "--iterations", "4", "--warmup", "2", "--grid-points", "16",
+    "--eval-samples", "200", "--gnelbo-samples", "100", "--log-every", "0",
+]  # fmt: skip
+
+
+def test_finished_runs_are_recorded_and_skipped_on_restart(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path)]
+    toy.main(["train", "--method", "vae", "--seeds", "0", "1", *TINY, *out])
+    records = toy.read_records(tmp_path / "runs.jsonl")
+    assert [(r["method"], r["seed"], r["phase"]) for r in records] == [
+        ("vae", 0, "final"),
+        ("vae", 1, "final"),
+    ]
+    weights = tmp_path / records[0]["weights"]
+    stamp = weights.stat().st_mtime_ns
+    # A restart with one more seed trains only that seed.
+    toy.main(["train", "--method", "vae", "--seeds", "0", "1", "2", *TINY, *out])
+    records = toy.read_records(tmp_path / "runs.jsonl")
+    assert [r["seed"] for r in records] == [0, 1, 2]
+    assert weights.stat().st_mtime_ns == stamp
+
+
+def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path)]
+    toy.main(["grid", "--method", "introvae", *TINY, *out])
+    grid = toy.read_records(tmp_path / "runs.jsonl")
+    assert len(grid) == len(toy.GRIDS["introvae"])
+    assert {r["seed"] for r in grid}.isdisjoint(range(5))
+    toy.main(["train", "--method", "introvae", "--from-grid", "--seeds", "0", *TINY, *out])
+    final = toy.read_records(tmp_path / "runs.jsonl")[-1]
+    best = min(grid, key=lambda r: toy.grid_score(r["metrics"]))
+    assert final["config"] == best["config"]
+    toy.main(["report", *TINY, *out])
+    assert "IntroVAE grid" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "8gaussians.png").exists()
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    common = ["train", "--method", "soft-introvae", "--seeds", "0", "1", *TINY]
+    common += ["--iterations", "6", "--checkpoint-every", "2"]
+    toy.main([*common, "--out", str(tmp_path / "straight")])
+
+    step = toy.StackedTrainer.step
+
+    def interrupted(self: toy.StackedTrainer) -> None:
+        if self.iteration == 5:
+            raise KeyboardInterrupt
+        step(self)
+
+    monkeypatch.setattr(toy.StackedTrainer, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        toy.main([*common, "--out", str(tmp_path / "resumed")])
+    assert not (tmp_path / "resumed" / "runs.jsonl").exists()
+    monkeypatch.setattr(toy.StackedTrainer, "step", step)
+    toy.main([*common, "--out", str(tmp_path / "resumed")])
+
+    for straight, resumed in zip(
+        toy.read_records(tmp_path / "straight" / "runs.jsonl"),
+        toy.read_records(tmp_path / "resumed" / "runs.jsonl"),
+        strict=True,
+    ):
+        assert straight["metrics"] == resumed["metrics"]
+        a = torch.load(tmp_path / "straight" / straight["weights"])["state"]
+        b = torch.load(tmp_path / "resumed" / resumed["weights"])["state"]
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+    assert not list((tmp_path / "resumed" / "checkpoints").iterdir())
