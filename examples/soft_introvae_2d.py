@@ -140,6 +140,12 @@ def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool = False) 
     return out.relu_() if relu else out
 
 
+def _descend(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def _weight_grad(grad: Tensor, x: Tensor) -> Tensor:
     """``grad.T @ x``, ``(B, N), (B, K) -> (N, K)``."""
     if KERNEL == "onednn":
@@ -373,6 +379,12 @@ class StackedTrainer:
         fake = self.decoder(z_prior)
         return mu, logvar, z, x_rec, fake
 
+    def _decoder_half(self, z: Tensor, fake: Tensor) -> tuple[Tensor, ...]:
+        """Shared start of both decoder updates: reconstruct, re-encode with the encoder frozen."""
+        x_rec = self.decoder(z.detach())
+        post = self.encoder(torch.cat([fake, x_rec], 1), frozen=True).chunk(2, dim=-1)
+        return (x_rec, *_split(*post, fake.shape[1]))
+
     def soft_intro_step(self, x: Tensor) -> None:
         n = x.shape[1]
         mu, logvar, z, x_rec, fake = self._encoder_half(x)
@@ -397,14 +409,10 @@ class StackedTrainer:
             )
             for s, loss in enumerate(self.losses)
         )
-        self.opt_e.zero_grad(set_to_none=True)
-        loss_e.backward()
-        self.opt_e.step()
+        _descend(self.opt_e, loss_e)
 
         # Decoder step, with the updated encoder frozen (Algorithm 1 lines 16–23).
-        x_rec = self.decoder(z.detach())
-        post = self.encoder(torch.cat([fake, x_rec], 1), frozen=True).chunk(2, dim=-1)
-        fake_post, rec_post = _split(*post, n)
+        x_rec, fake_post, rec_post = self._decoder_half(z, fake)
         redecoded = torch.cat(
             [_draw(*fake_post, self.generators), _draw(*rec_post, self.generators)], 1
         )
@@ -419,9 +427,7 @@ class StackedTrainer:
             )
             for s, loss in enumerate(self.losses)
         )
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        _descend(self.opt_d, loss_d)
 
     def intro_vae_step(self, x: Tensor) -> None:
         n = x.shape[1]
@@ -440,13 +446,9 @@ class StackedTrainer:
             )
             for s, loss in enumerate(self.losses)
         )
-        self.opt_e.zero_grad(set_to_none=True)
-        loss_e.backward()
-        self.opt_e.step()
+        _descend(self.opt_e, loss_e)
 
-        x_rec = self.decoder(z.detach())
-        post = self.encoder(torch.cat([fake, x_rec], 1), frozen=True).chunk(2, dim=-1)
-        fake_post, rec_post = _split(*post, n)
+        x_rec, fake_post, rec_post = self._decoder_half(z, fake)
         loss_d = sum(
             loss.decoder_loss(
                 x_rec[s],
@@ -456,9 +458,7 @@ class StackedTrainer:
             )
             for s, loss in enumerate(self.losses)
         )
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        _descend(self.opt_d, loss_d)
 
     def state_dict(self) -> dict:
         """Everything a resumed run needs to continue bit for bit."""
