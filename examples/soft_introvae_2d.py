@@ -75,12 +75,17 @@ INTROVAE_CONFIG = {"margin": 3.0, "recon_weight": 1.0, "kl_weight": 0.5, "neg_we
 
 # With Adam only the ratio of the weights matters for the VAE, so its grid walks β_kl/β_rec.
 GRIDS = {
-    "vae": [{"beta_rec": 1.0, "beta_kl": kl} for kl in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02)],
+    # The first grid stopped at its edge (0.02), so it reaches down to 0.005.
+    "vae": [
+        {"beta_rec": 1.0, "beta_kl": kl} for kl in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02, 0.01, 0.005)
+    ],
+    # The KL weight scales IntroVAE's whole adversarial game (the encoder's hinges and the
+    # decoder's KL terms), so the hinge weight is walked on its own as well.
     "introvae": [
-        {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": 1.0}
-        # The last two points came after the VAE grid showed that 8 Gaussians needs a KL
-        # weight of 0.1 or less against a reconstruction weight of 1.
-        for m, kl in ((2.0, 0.5), (5.0, 0.5), (10.0, 0.5), (5.0, 0.2), (2.0, 0.05), (5.0, 0.05))
+        {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": neg}
+        for m in (1.0, 2.0, 5.0)
+        for kl in (0.02, 0.05, 0.2)
+        for neg in (1.0, 4.0)
     ],
 }
 
