@@ -81,12 +81,20 @@ GRIDS = {
         {"beta_rec": 1.0, "beta_kl": kl} for kl in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02, 0.01, 0.005)
     ],
     # The KL weight scales IntroVAE's whole adversarial game (the encoder's hinges and the
-    # decoder's KL terms), so the hinge weight is walked on its own as well.
+    # decoder's KL terms), so the hinge weight is walked on its own as well. The first 18
+    # points' winner sat at their corner (m = 5, w_kl = 0.2, w_neg = 1), so the grid goes on
+    # from there to larger margins and KL weights at that hinge weight.
     "introvae": [
         {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": neg}
         for m in (1.0, 2.0, 5.0)
         for kl in (0.02, 0.05, 0.2)
         for neg in (1.0, 4.0)
+    ]
+    + [
+        {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": 1.0}
+        for m in (5.0, 10.0, 20.0)
+        for kl in (0.2, 0.5, 1.0)
+        if (m, kl) != (5.0, 0.2)
     ],
 }
 
