@@ -83,7 +83,9 @@ GRIDS = {
     # The KL weight scales IntroVAE's whole adversarial game (the encoder's hinges and the
     # decoder's KL terms), so the hinge weight is walked on its own as well. The first 18
     # points' winner sat at their corner (m = 5, w_kl = 0.2, w_neg = 1), so the grid goes on
-    # from there to larger margins and KL weights at that hinge weight.
+    # from there to larger margins and KL weights at that hinge weight. Margins of 2 and
+    # below never engage the hinge and those of 10 and above never release it, so the last
+    # points walk the margin between them.
     "introvae": [
         {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": neg}
         for m in (1.0, 2.0, 5.0)
@@ -95,6 +97,10 @@ GRIDS = {
         for m in (5.0, 10.0, 20.0)
         for kl in (0.2, 0.5, 1.0)
         if (m, kl) != (5.0, 0.2)
+    ]
+    + [
+        {"margin": m, "recon_weight": 1.0, "kl_weight": 0.2, "neg_weight": 1.0}
+        for m in (3.0, 4.0, 6.0, 7.0, 8.0)
     ],
 }
 
