@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -99,9 +100,33 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     final = toy.read_records(tmp_path / "runs.jsonl")[-1]
     best = min(grid, key=lambda r: toy.grid_score(r["metrics"]))
     assert final["config"] == best["config"]
-    toy.main(["report", *TINY, *out])
-    assert "IntroVAE grid" in (tmp_path / "results.md").read_text()
+    toy.main(["report", "--redraws", "3", *TINY, *out])
+    text = (tmp_path / "results.md").read_text()
+    assert "IntroVAE grid" in text
+    assert "| 8gaussians | IntroVAE | 1 |" in text
     assert (tmp_path / "8gaussians.png").exists()
+    redrawn = json.loads((tmp_path / "results.json").read_text())["redrawn"]
+    (model,) = redrawn["8gaussians"]["introvae"]
+    assert len(model["KL"]) == len(model["JSD"]) == 3
+    assert len(set(model["KL"])) == 3  # three different draws
+
+
+def test_report_keeps_only_each_methods_latest_settings() -> None:
+    def final(method: str, seed: int, margin: float) -> dict:
+        config = {"margin": margin}
+        return {"method": method, "dataset": "rings", "seed": seed, "config": config}
+
+    old = [final("introvae", s, 5.0) for s in (0, 1)]
+    new = [final("introvae", s, 4.0) for s in (0, 1)]
+    other = [final("vae", 0, 5.0)]
+    kept, superseded = toy.latest_settings([*old, *other, *new])
+    assert kept == [*other, *new]
+    assert superseded == old
+
+
+def test_negative_redraws_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        toy.parse_args(["report", "--redraws", "-1"])
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(
