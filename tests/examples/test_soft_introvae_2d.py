@@ -103,6 +103,7 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     toy.main(["report", "--redraws", "3", *TINY, *out])
     text = (tmp_path / "results.md").read_text()
     assert "IntroVAE grid" in text
+    assert "KL + JSD redrawn" in text
     assert "| 8gaussians | IntroVAE | 1 |" in text
     assert (tmp_path / "8gaussians.png").exists()
     redrawn = json.loads((tmp_path / "results.json").read_text())["redrawn"]
