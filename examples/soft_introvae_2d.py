@@ -668,8 +668,9 @@ def grid_table(
 ) -> tuple[list[str], dict | None]:
     """The method's grid ranked by KL + JSD, and its winner.
 
-    With ``args`` whose ``redraws`` > 0, a last column gives each grid model's KL + JSD over
-    that many fresh evaluation draws (mean ± std): the ranking's own noise.
+    With ``args`` whose ``redraws`` > 0, a last column gives the settings' KL + JSD over that
+    many fresh evaluation draws of each of its models (mean ± std over all of them; with one
+    grid seed, the spread of one model's evaluation): the ranking's own noise.
     """
     redrawn = args is not None and args.redraws > 0
     rows = [r for r in records if r["phase"] == "grid" and r["method"] == method]
@@ -695,7 +696,7 @@ def grid_table(
         cells = [summarise([r["metrics"][m] for r in rs]) for m in METRICS]
         cells.append(f"{statistics.fmean(grid_score(r['metrics']) for r in rs):.2f}")
         if redrawn:
-            scores = []
+            scores: list[float] = []
             for r in rs:
                 draws = redraw(r, args)
                 scores += [kl + js for kl, js in zip(draws["KL"], draws["JSD"], strict=True)]
@@ -709,11 +710,17 @@ def latest_settings(final: list[dict]) -> tuple[list[dict], list[dict]]:
     """Split final records into those of each (method, dataset)'s latest settings and the rest.
 
     A grid that grows can crown a new winner; the runs of the settings it replaced stay in the
-    records (nothing is deleted) but must not be pooled with the new ones.
+    records (nothing is deleted) but must not be pooled with the new ones. "Latest" is the
+    settings of the last record appended, so a later run at other settings (a ``train``
+    without ``--from-grid``, say) moves the earlier ones to the second list.
     """
     latest = {(r["method"], r["dataset"]): r["config"] for r in final}
-    kept = [r for r in final if r["config"] == latest[(r["method"], r["dataset"])]]
-    return kept, [r for r in final if r not in kept]
+    kept: list[dict] = []
+    superseded: list[dict] = []
+    for r in final:
+        is_latest = r["config"] == latest[(r["method"], r["dataset"])]
+        (kept if is_latest else superseded).append(r)
+    return kept, superseded
 
 
 @torch.no_grad()
@@ -722,13 +729,15 @@ def redraw(record: dict, args: argparse.Namespace) -> dict[str, list[float]]:
 
     Each draw is a new set of ``--eval-samples`` real and generated points, as in
     :func:`evaluate`: how far the recorded figure would move had the evaluation drawn other
-    points from the same two distributions.
+    points from the same two distributions. The report's ``--eval-samples`` must be the one
+    the runs were evaluated with (both default to 5,000) for the two to compare.
     """
     model = Member(torch.load(args.out / record["weights"])["state"])
     bounds = plot_range(record["dataset"])
     metrics: dict[str, list[float]] = {"KL": [], "JSD": []}
-    for k in range(args.redraws):
-        generator = torch.Generator().manual_seed(50_000 + 1_000 * k + record["seed"])
+    # One stream per model, apart from evaluate's (10_000 + seed) and the figures' (20_000).
+    generator = torch.Generator().manual_seed(50_000 + record["seed"])
+    for _ in range(args.redraws):
         real = sample(record["dataset"], args.eval_samples, generator=generator)
         fake = model.decode(torch.randn(args.eval_samples, args.z_dim, generator=generator))
         metrics["KL"].append(soft_intro_histogram_kl(fake, real, range=bounds).item())
@@ -736,13 +745,15 @@ def redraw(record: dict, args: argparse.Namespace) -> dict[str, list[float]]:
     return metrics
 
 
-def noise_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str], dict]:
+def noise_table(
+    final: list[dict], args: argparse.Namespace
+) -> tuple[list[str], dict[str, dict[str, list[dict]]]]:
     """The evaluation's own noise next to the recorded figures, per dataset and method."""
-    draws: dict = {}
+    draws: dict[str, dict[str, list[dict]]] = {}
     lines = [
         f"Evaluation noise: each final model re-evaluated on {args.redraws} fresh draws of "
         f"{args.eval_samples:,} real and {args.eval_samples:,} generated points. *recorded*: the "
-        "table's mean ± std over seeds; *redrawn*: the mean over seeds of each model's mean "
+        "table's mean ± std over seeds; *redrawn*: mean ± std over seeds of each model's mean "
         "over draws; *within a model*: the mean over seeds of each model's std over draws.",
         "",
         "| dataset | method | n | KL recorded | KL redrawn | KL within a model "
@@ -912,7 +923,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--redraws",
         type=int,
         default=10,
-        help="report: fresh evaluation draws per final model for the noise table (0: none)",
+        help="report: fresh evaluation draws per final and grid model, for the noise table "
+        "and the grids' last column (0: neither)",
     )
     args = parser.parse_args(argv)
     if args.iterations is None:

@@ -109,7 +109,14 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     redrawn = json.loads((tmp_path / "results.json").read_text())["redrawn"]
     (model,) = redrawn["8gaussians"]["introvae"]
     assert len(model["KL"]) == len(model["JSD"]) == 3
-    assert len(set(model["KL"])) == 3  # three different draws
+    assert len(set(model["KL"])) == 3  # each draw is a new set of points
+
+    toy.main(["report", "--redraws", "0", *TINY, *out])
+    text = (tmp_path / "results.md").read_text()
+    assert "IntroVAE grid" in text
+    assert "redrawn" not in text
+    assert "Evaluation noise" not in text
+    assert json.loads((tmp_path / "results.json").read_text())["redrawn"] == {}
 
 
 def test_report_keeps_only_each_methods_latest_settings() -> None:
