@@ -38,7 +38,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -724,25 +724,39 @@ def latest_settings(final: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 @torch.no_grad()
-def redraw(record: dict, args: argparse.Namespace) -> dict[str, list[float]]:
-    """KL and JSD of one trained model over ``--redraws`` fresh evaluation draws.
+def redraw_points(
+    dataset: str,
+    generate: Callable[[int, torch.Generator], Tensor],
+    seed: int,
+    args: argparse.Namespace,
+) -> dict[str, list[float]]:
+    """KL and JSD of ``generate``'s points against the data over ``--redraws`` fresh draws.
 
     Each draw is a new set of ``--eval-samples`` real and generated points, as in
-    :func:`evaluate`: how far the recorded figure would move had the evaluation drawn other
+    :func:`evaluate`: how far a recorded figure would move had the evaluation drawn other
     points from the same two distributions. The report's ``--eval-samples`` must be the one
     the runs were evaluated with (both default to 5,000) for the two to compare.
     """
-    model = Member(torch.load(args.out / record["weights"])["state"])
-    bounds = plot_range(record["dataset"])
+    bounds = plot_range(dataset)
     metrics: dict[str, list[float]] = {"KL": [], "JSD": []}
-    # One stream per model, apart from evaluate's (10_000 + seed) and the figures' (20_000).
-    generator = torch.Generator().manual_seed(50_000 + record["seed"])
+    # One stream per seed, apart from evaluate's (10_000 + seed) and the figures' (20_000).
+    generator = torch.Generator().manual_seed(50_000 + seed)
     for _ in range(args.redraws):
-        real = sample(record["dataset"], args.eval_samples, generator=generator)
-        fake = model.decode(torch.randn(args.eval_samples, args.z_dim, generator=generator))
+        real = sample(dataset, args.eval_samples, generator=generator)
+        fake = generate(args.eval_samples, generator)
         metrics["KL"].append(soft_intro_histogram_kl(fake, real, range=bounds).item())
         metrics["JSD"].append(soft_intro_histogram_jsd(fake, real, range=bounds).item())
     return metrics
+
+
+def redraw(record: dict, args: argparse.Namespace) -> dict[str, list[float]]:
+    """:func:`redraw_points` for the trained model of one record."""
+    model = Member(torch.load(args.out / record["weights"])["state"])
+
+    def generate(n: int, generator: torch.Generator) -> Tensor:
+        return model.decode(torch.randn(n, args.z_dim, generator=generator))
+
+    return redraw_points(record["dataset"], generate, record["seed"], args)
 
 
 def noise_table(
@@ -754,13 +768,24 @@ def noise_table(
         f"Evaluation noise: each final model re-evaluated on {args.redraws} fresh draws of "
         f"{args.eval_samples:,} real and {args.eval_samples:,} generated points. *recorded*: the "
         "table's mean ± std over seeds; *redrawn*: mean ± std over seeds of each model's mean "
-        "over draws; *within a model*: the mean over seeds of each model's std over draws.",
+        "over draws; *within a model*: the mean over seeds of each model's std over draws. "
+        "*the data itself*: a perfect model, whose generated points are a second draw of the "
+        "data: the lowest figure the metric can give at this number of points.",
         "",
         "| dataset | method | n | KL recorded | KL redrawn | KL within a model "
         "| JSD recorded | JSD redrawn | JSD within a model |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in DATASETS:
+        if not any(r["dataset"] == name for r in final):
+            continue
+        floor = redraw_points(name, lambda n, g, name=name: sample(name, n, generator=g), 0, args)
+        draws[name] = {"data": [floor]}
+        cells = []
+        for metric in ("KL", "JSD"):
+            spread = f"{statistics.stdev(floor[metric]):.2f}" if args.redraws > 1 else "—"
+            cells += ["—", f"{statistics.fmean(floor[metric]):.2f}", spread]
+        lines.append(f"| {name} | the data itself | — | {' | '.join(cells)} |")
         for method in METHODS:
             rs = sorted(
                 (r for r in final if r["dataset"] == name and r["method"] == method),
@@ -769,7 +794,7 @@ def noise_table(
             if not rs:
                 continue
             per = [{"seed": r["seed"], **redraw(r, args)} for r in rs]
-            draws.setdefault(name, {})[method] = per
+            draws[name][method] = per
             cells = []
             for metric in ("KL", "JSD"):
                 cells.append(summarise([r["metrics"][metric] for r in rs]))

@@ -105,11 +105,15 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     assert "IntroVAE grid" in text
     assert "KL + JSD redrawn" in text
     assert "| 8gaussians | IntroVAE | 1 |" in text
+    assert "| 8gaussians | the data itself |" in text
     assert (tmp_path / "8gaussians.png").exists()
     redrawn = json.loads((tmp_path / "results.json").read_text())["redrawn"]
     (model,) = redrawn["8gaussians"]["introvae"]
     assert len(model["KL"]) == len(model["JSD"]) == 3
     assert len(set(model["KL"])) == 3  # each draw is a new set of points
+    # Two draws of the data are closer than a 4-iteration model is to the data.
+    (data,) = redrawn["8gaussians"]["data"]
+    assert max(data["JSD"]) < min(model["JSD"])
 
     toy.main(["report", "--redraws", "0", *TINY, *out])
     text = (tmp_path / "results.md").read_text()
