@@ -706,6 +706,12 @@ def grid_table(
     return lines, json.loads(keys[0])
 
 
+def runs_of(final: list[dict], dataset: str, method: str) -> list[dict]:
+    """The final records of one method on one dataset, in seed order."""
+    rs = (r for r in final if r["dataset"] == dataset and r["method"] == method)
+    return sorted(rs, key=lambda r: r["seed"])
+
+
 def latest_settings(final: list[dict]) -> tuple[list[dict], list[dict]]:
     """Split final records into those of each (method, dataset)'s latest settings and the rest.
 
@@ -787,10 +793,7 @@ def noise_table(
             cells += ["—", f"{statistics.fmean(floor[metric]):.2f}", spread]
         lines.append(f"| {name} | the data itself | — | {' | '.join(cells)} |")
         for method in METHODS:
-            rs = sorted(
-                (r for r in final if r["dataset"] == name and r["method"] == method),
-                key=lambda r: r["seed"],
-            )
+            rs = runs_of(final, name, method)
             if not rs:
                 continue
             per = [{"seed": r["seed"], **redraw(r, args)} for r in rs]
@@ -874,10 +877,7 @@ def plot(name: str, final: list[dict], args: argparse.Namespace) -> None:
     grid = grid_points(range=(low, high), points_per_axis=n)
     panels = [("data", sample(name, 2048, generator=generator), None)]
     for method in METHODS:
-        rs = sorted(
-            (r for r in final if r["dataset"] == name and r["method"] == method),
-            key=lambda r: r["seed"],
-        )
+        rs = runs_of(final, name, method)
         if not rs:
             continue
         model = Member(torch.load(args.out / rs[0]["weights"])["state"])
