@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -114,6 +115,9 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     # Two draws of the data are closer than a 4-iteration model is to the data.
     (data,) = redrawn["8gaussians"]["data"]
     assert max(data["JSD"]) < min(model["JSD"])
+    assert len(model["uncovered"]) == 3
+    assert max(data["uncovered"]) < min(model["uncovered"])
+    assert "| uncovered |" in text
 
     toy.main(["report", "--redraws", "0", *TINY, *out])
     text = (tmp_path / "results.md").read_text()
@@ -134,6 +138,40 @@ def test_report_keeps_only_each_methods_latest_settings() -> None:
     kept, superseded = toy.latest_settings([*old, *other, *new])
     assert kept == [*other, *new]
     assert superseded == old
+
+
+def test_uncovered_counts_real_points_in_bins_without_generated_points() -> None:
+    bounds = (-2.0, 2.0)
+    real = torch.tensor([[0.01, 0.01], [0.01, 0.02], [1.5, 1.5], [-1.5, 1.5], [3.0, 3.0]])
+    generated = torch.tensor([[0.02, 0.03], [-1.51, 1.52]])
+    # [1.5, 1.5] is alone in its bin; [3.0, 3.0] lies outside the range and is not counted.
+    assert toy.uncovered(generated, real, bounds) == pytest.approx(1 / 4)
+    assert toy.uncovered(real, real, bounds) == 0.0
+    far = torch.tensor([[-1.9, -1.9]])
+    assert toy.uncovered(far, real, bounds) == pytest.approx(1.0)
+
+
+def test_an_uncovered_real_point_adds_a_fixed_amount_to_the_kl() -> None:
+    """The docstring's arithmetic: ten stray real points, each alone in an empty bin."""
+    from contradistinct.toy import soft_intro_histogram_kl
+
+    bounds, area = (-2.0, 2.0), 0.04**2
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.arange(-1 + 0.02, 1, 0.04)  # every bin of [-1, 1]², twice
+    generated = torch.cartesian_prod(centres, centres).repeat(2, 1)
+    covered = torch.rand(4990, 2, generator=generator) * 2 - 1
+    stray = torch.tensor([[1.5 + 0.04 * k, 1.9] for k in range(10)])  # ten bins, one each
+    real = torch.cat([covered, stray])
+    assert toy.uncovered(generated, real, bounds) == pytest.approx(10 / 5000)
+    base = soft_intro_histogram_kl(generated, covered, range=bounds).item()
+    # 5,000 real points instead of 4,990 scale every covered density by 4990/5000.
+    kept = 4990 / 5000
+    rescaled = kept * base + kept * math.log(kept) / (100 * area)
+    density = 1 / (5000 * area)
+    per_point = density * (math.log(density) + 14 * math.log(10)) / 100
+    assert per_point == pytest.approx(0.0377, abs=1e-4)
+    total = soft_intro_histogram_kl(generated, real, range=bounds).item()
+    assert total == pytest.approx(rescaled + 10 * per_point, rel=1e-9)
 
 
 def test_negative_redraws_are_refused() -> None:
