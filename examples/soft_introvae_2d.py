@@ -743,6 +743,11 @@ def uncovered(generated: Tensor, real: Tensor, bounds: tuple[float, float]) -> f
     return histogram2d(real, range=bounds)[empty].sum().item()
 
 
+def trained(record: dict, args: argparse.Namespace) -> Member:
+    """The trained model a record's weights file holds."""
+    return Member(torch.load(args.out / record["weights"])["state"])
+
+
 @torch.no_grad()
 def redraw_points(
     dataset: str,
@@ -772,7 +777,7 @@ def redraw_points(
 
 def redraw(record: dict, args: argparse.Namespace) -> dict[str, list[float]]:
     """:func:`redraw_points` for the trained model of one record."""
-    model = Member(torch.load(args.out / record["weights"])["state"])
+    model = trained(record, args)
 
     def generate(n: int, generator: torch.Generator) -> Tensor:
         return model.decode(torch.randn(n, args.z_dim, generator=generator))
@@ -832,6 +837,55 @@ def noise_table(
     return lines, draws
 
 
+_ANGLES = torch.arange(8) * torch.pi / 4
+#: The eight means of :func:`contradistinct.toy.eight_gaussians`.
+EIGHT_CENTRES = 2.0 * torch.stack([_ANGLES.cos(), _ANGLES.sin()], dim=1) / 1.414
+
+
+def mode_shares(points: Tensor, radius: float = 0.1) -> dict[str, float]:
+    """Where points of 8 Gaussians fall: the share off every mode, the least and the most
+    any mode holds, and their standard deviation per axis around their mode's centre.
+
+    A point is on a mode when it lies within ``radius`` of its centre: seven of the data's
+    standard deviations (0.02 / 1.414), so the data itself has no point off the modes. The
+    standard deviation is NaN when fewer than two points lie on the modes.
+    """
+    distance, nearest = torch.cdist(points, EIGHT_CENTRES).min(dim=1)
+    on = distance < radius
+    shares = torch.bincount(nearest[on], minlength=8) / points.shape[0]
+    spread = (points[on] - EIGHT_CENTRES[nearest[on]]).std(dim=0).mean()
+    return {"off": 1 - on.float().mean().item(), "least": shares.min().item(),
+            "most": shares.max().item(), "std": spread.item()}  # fmt: skip
+
+
+@torch.no_grad()
+def modes_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str], list[dict]]:
+    """:func:`mode_shares` of 20,000 samples of every final 8-Gaussian model, seed by seed."""
+    lines = [
+        "Where the 8-Gaussian samples fall (20,000 samples per model): the share farther than "
+        "0.1 from every mode, the least and the most any of the eight modes holds, and the "
+        "standard deviation per axis around the mode's centre.",
+        "",
+        "| method | seed | off the modes | least mode | most mode | std around the centre |",
+        "|---|---|---|---|---|---|",
+    ]
+    data = sample("8gaussians", 20_000, generator=torch.Generator().manual_seed(60_000))
+    rows = [{"method": "data", "seed": None, **mode_shares(data)}]
+    for method in METHODS:
+        for r in runs_of(final, "8gaussians", method):
+            generator = torch.Generator().manual_seed(60_000 + r["seed"])
+            points = trained(r, args).decode(torch.randn(20_000, args.z_dim, generator=generator))
+            rows.append({"method": method, "seed": r["seed"], **mode_shares(points)})
+    for row in rows:
+        label = "the data itself" if row["method"] == "data" else LABELS[row["method"]]
+        seed = "—" if row["seed"] is None else row["seed"]
+        lines.append(
+            f"| {label} | {seed} | {100 * row['off']:.1f} % | {100 * row['least']:.1f} % "
+            f"| {100 * row['most']:.1f} % | {row['std']:.4f} |"
+        )
+    return lines, rows
+
+
 def report(args: argparse.Namespace) -> None:
     records = read_records(args.out / "runs.jsonl")
     final, superseded = latest_settings([r for r in records if r["phase"] == "final"])
@@ -876,12 +930,17 @@ def report(args: argparse.Namespace) -> None:
     if args.redraws:
         table, redrawn = noise_table(final, args)
         lines += ["", *table]
+    modes: list[dict] = []
+    if any(r["dataset"] == "8gaussians" for r in final):
+        table, modes = modes_table(final, args)
+        lines += ["", *table]
     if superseded:
         lines += ["", "Final runs of settings since replaced by a new grid winner (not above):", ""]
         lines += [f"- {run_key(r)}: KL {r['metrics']['KL']:.2f}, JSD {r['metrics']['JSD']:.2f}"
                   for r in superseded]  # fmt: skip
     (args.to / "results.md").write_text("\n".join(lines) + "\n")
-    summary = {"paper": PAPER, "results": results, "grids": grids, "redrawn": redrawn}
+    summary = {"paper": PAPER, "results": results, "grids": grids, "redrawn": redrawn,
+               "modes": modes}  # fmt: skip
     (args.to / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     print("\n".join(lines))
     for name in results:
@@ -904,7 +963,7 @@ def plot(name: str, final: list[dict], args: argparse.Namespace) -> None:
         rs = runs_of(final, name, method)
         if not rs:
             continue
-        model = Member(torch.load(args.out / rs[0]["weights"])["state"])
+        model = trained(rs[0], args)
         points = model.decode(torch.randn(2048, args.z_dim, generator=generator))
         density = torch.exp(-energy(model, grid)).reshape(n, n)
         label = f"{LABELS[method]} (seed {rs[0]['seed']})"

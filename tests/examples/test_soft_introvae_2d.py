@@ -118,6 +118,9 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     assert len(model["uncovered"]) == 3
     assert max(data["uncovered"]) < min(model["uncovered"])
     assert "| uncovered |" in text
+    assert "| IntroVAE | 0 |" in text  # the 8-Gaussian modes table, seed by seed
+    modes = json.loads((tmp_path / "results.json").read_text())["modes"]
+    assert [(m["method"], m["seed"]) for m in modes] == [("data", None), ("introvae", 0)]
 
     toy.main(["report", "--redraws", "0", *TINY, *out])
     text = (tmp_path / "results.md").read_text()
@@ -172,6 +175,20 @@ def test_an_uncovered_real_point_adds_a_fixed_amount_to_the_kl() -> None:
     assert per_point == pytest.approx(0.0377, abs=1e-4)
     total = soft_intro_histogram_kl(generated, real, range=bounds).item()
     assert total == pytest.approx(rescaled + 10 * per_point, rel=1e-9)
+
+
+def test_mode_shares_of_the_data_and_of_collapsed_samples() -> None:
+    from contradistinct.toy import eight_gaussians
+
+    data = toy.mode_shares(eight_gaussians(40_000, generator=torch.Generator().manual_seed(0)))
+    assert data["off"] == 0.0
+    assert 0.115 < data["least"] <= 0.125 <= data["most"] < 0.135
+    assert data["std"] == pytest.approx(0.02 / 1.414, rel=0.02)
+    one = toy.mode_shares(toy.EIGHT_CENTRES[3].expand(100, 2) + torch.tensor([[0.05, 0.0]]))
+    assert one == {"off": 0.0, "least": 0.0, "most": 1.0, "std": 0.0}
+    between = toy.mode_shares(torch.zeros(10, 2))  # the centre of the ring: no mode
+    assert between["off"] == 1.0
+    assert between["most"] == 0.0
 
 
 def test_negative_redraws_are_refused() -> None:
