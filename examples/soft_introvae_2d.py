@@ -843,12 +843,13 @@ EIGHT_CENTRES = 2.0 * torch.stack([_ANGLES.cos(), _ANGLES.sin()], dim=1) / 1.414
 
 
 def mode_shares(points: Tensor, radius: float = 0.1) -> dict[str, float]:
-    """Where points of 8 Gaussians fall: the share off every mode, the least and the most
-    any mode holds, and their standard deviation per axis around their mode's centre.
+    """Where points of 8 Gaussians fall, as shares of ``points`` of shape ``(N, 2)``.
 
-    A point is on a mode when it lies within ``radius`` of its centre: seven of the data's
-    standard deviations (0.02 / 1.414), so the data itself has no point off the modes. The
-    standard deviation is NaN when fewer than two points lie on the modes.
+    Returns the share off every mode, the least and the most any mode holds, and the
+    points' standard deviation per axis around their mode's centre. A point is on a mode
+    when it lies within ``radius`` of its centre: seven of the data's standard deviations
+    (0.02 / 1.414), so the data itself has no point off the modes. The standard deviation is
+    NaN when fewer than two points lie on the modes.
     """
     distance, nearest = torch.cdist(points, EIGHT_CENTRES).min(dim=1)
     on = distance < radius

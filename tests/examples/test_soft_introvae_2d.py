@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from contradistinct.toy import eight_gaussians, soft_intro_histogram_kl
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
 
@@ -156,8 +158,6 @@ def test_uncovered_counts_real_points_in_bins_without_generated_points() -> None
 
 def test_an_uncovered_real_point_adds_a_fixed_amount_to_the_kl() -> None:
     """The docstring's arithmetic: ten stray real points, each alone in an empty bin."""
-    from contradistinct.toy import soft_intro_histogram_kl
-
     bounds, area = (-2.0, 2.0), 0.04**2
     generator = torch.Generator().manual_seed(0)
     centres = torch.arange(-1 + 0.02, 1, 0.04)  # every bin of [-1, 1]², twice
@@ -178,8 +178,6 @@ def test_an_uncovered_real_point_adds_a_fixed_amount_to_the_kl() -> None:
 
 
 def test_mode_shares_of_the_data_and_of_collapsed_samples() -> None:
-    from contradistinct.toy import eight_gaussians
-
     data = toy.mode_shares(eight_gaussians(40_000, generator=torch.Generator().manual_seed(0)))
     assert data["off"] == 0.0
     assert 0.115 < data["least"] <= 0.125 <= data["most"] < 0.135
