@@ -49,6 +49,7 @@ from contradistinct.functional import ReencodedBatch, negative_elbo, reparameter
 from contradistinct.introspective import IntroVAELoss, SoftIntroVAELoss
 from contradistinct.toy import (
     DATASETS,
+    eight_gaussians_means,
     grid_normalized_elbo,
     grid_points,
     histogram2d,
@@ -837,11 +838,6 @@ def noise_table(
     return lines, draws
 
 
-_ANGLES = torch.arange(8) * torch.pi / 4
-#: The eight means of :func:`contradistinct.toy.eight_gaussians`.
-EIGHT_CENTRES = 2.0 * torch.stack([_ANGLES.cos(), _ANGLES.sin()], dim=1) / 1.414
-
-
 def mode_shares(points: Tensor, radius: float = 0.1) -> dict[str, float]:
     """Where points of 8 Gaussians fall, as shares of ``points`` of shape ``(N, 2)``.
 
@@ -851,10 +847,11 @@ def mode_shares(points: Tensor, radius: float = 0.1) -> dict[str, float]:
     (0.02 / 1.414), so the data itself has no point off the modes. The standard deviation is
     NaN when fewer than two points lie on the modes.
     """
-    distance, nearest = torch.cdist(points, EIGHT_CENTRES).min(dim=1)
+    centres = eight_gaussians_means()
+    distance, nearest = torch.cdist(points, centres).min(dim=1)
     on = distance < radius
     shares = torch.bincount(nearest[on], minlength=8) / points.shape[0]
-    spread = (points[on] - EIGHT_CENTRES[nearest[on]]).std(dim=0).mean()
+    spread = (points[on] - centres[nearest[on]]).std(dim=0).mean()
     return {"off": 1 - on.float().mean().item(), "least": shares.min().item(),
             "most": shares.max().item(), "std": spread.item()}  # fmt: skip
 

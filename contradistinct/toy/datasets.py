@@ -26,6 +26,26 @@ def _normal(shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor
     return torch.randn(shape, generator=generator)
 
 
+def _compass_points() -> Tensor:
+    angles = torch.arange(8) * (math.pi / 4)
+    return 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)
+
+
+def eight_gaussians_means() -> Tensor:
+    """The means of :func:`eight_gaussians`: radius 2 on the compass directions, over 1.414.
+
+    Returns:
+        float32 tensor of shape ``(8, 2)``, a fresh copy on every call; row ``k`` lies at
+        angle ``k·π/4``.
+
+    Example:
+        >>> from contradistinct.toy import eight_gaussians_means
+        >>> eight_gaussians_means()[0]
+        tensor([1.4144, 0.0000])
+    """
+    return _compass_points() / 1.414
+
+
 def eight_gaussians(n: int, *, generator: torch.Generator | None = None) -> Tensor:
     """``n`` points from eight Gaussians (σ = 0.02) at radius 2, scaled by 1/1.414.
 
@@ -43,10 +63,9 @@ def eight_gaussians(n: int, *, generator: torch.Generator | None = None) -> Tens
         torch.Size([4, 2])
     """
     n = check_positive_int(n, "n")
-    angles = torch.arange(8) * (math.pi / 4)
-    centres = 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)
     which = torch.randint(8, (n,), generator=generator)
-    return (centres[which] + 0.02 * _normal((n, 2), generator)) / 1.414
+    # Noise before the division, as in the authors' code: the points match theirs bit for bit.
+    return (_compass_points()[which] + 0.02 * _normal((n, 2), generator)) / 1.414
 
 
 def two_spirals(n: int, *, generator: torch.Generator | None = None) -> Tensor:

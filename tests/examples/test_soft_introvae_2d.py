@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from contradistinct.toy import eight_gaussians, soft_intro_histogram_kl
+from contradistinct.toy import eight_gaussians, eight_gaussians_means, soft_intro_histogram_kl
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -182,7 +182,7 @@ def test_mode_shares_of_the_data_and_of_collapsed_samples() -> None:
     assert data["off"] == 0.0
     assert 0.115 < data["least"] <= 0.125 <= data["most"] < 0.135
     assert data["std"] == pytest.approx(0.02 / 1.414, rel=0.02)
-    one = toy.mode_shares(toy.EIGHT_CENTRES[3].expand(100, 2) + torch.tensor([[0.05, 0.0]]))
+    one = toy.mode_shares(eight_gaussians_means()[3].expand(100, 2) + torch.tensor([[0.05, 0.0]]))
     assert one == {"off": 0.0, "least": 0.0, "most": 1.0, "std": 0.0}
     between = toy.mode_shares(torch.zeros(10, 2))  # the centre of the ring: no mode
     assert between["off"] == 1.0

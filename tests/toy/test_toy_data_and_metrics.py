@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from contradistinct.toy import (
     DATASETS,
     eight_gaussians,
+    eight_gaussians_means,
     grid_normalized_elbo,
     grid_points,
     histogram2d,
@@ -43,6 +44,18 @@ def test_eight_gaussians_sit_on_the_compass_points() -> None:
     nearest = torch.cdist(points, centres).min(dim=1)
     assert nearest.values.max() < 6 * 0.02 / 1.414
     assert torch.bincount(nearest.indices, minlength=8).min() > 400
+
+
+def test_eight_gaussians_means_are_the_modes_centres() -> None:
+    means = eight_gaussians_means()
+    assert means.shape == (8, 2) and means.dtype == torch.float32
+    assert torch.allclose(means.norm(dim=1), torch.full((8,), 2 / 1.414))
+    points = eight_gaussians(8000, generator=torch.Generator().manual_seed(1))
+    nearest = torch.cdist(points, means).argmin(dim=1)
+    for k in range(8):
+        assert torch.allclose(points[nearest == k].mean(0), means[k], atol=0.003)
+    means[0] = 99.0
+    assert eight_gaussians_means()[0, 0] < 2  # a fresh copy: callers cannot corrupt it
 
 
 def test_rings_radii_and_checkerboard_squares() -> None:
