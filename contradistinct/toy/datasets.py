@@ -32,7 +32,12 @@ def _compass_points() -> Tensor:
 
 
 def eight_gaussians_means() -> Tensor:
-    """The means of :func:`eight_gaussians`: radius 2 on the compass directions, over 1.414.
+    r"""The means of :func:`eight_gaussians` (Soft-IntroVAE §6.1, the authors' constants).
+
+    .. math::
+
+        \mu_k = \frac{2}{1.414} \bigl(\cos\tfrac{k\pi}{4}, \sin\tfrac{k\pi}{4}\bigr),
+        \quad k = 0, \dots, 7.
 
     Returns:
         float32 tensor of shape ``(8, 2)``, a fresh copy on every call; row ``k`` lies at
