@@ -83,26 +83,13 @@ GRIDS = {
         {"beta_rec": 1.0, "beta_kl": kl} for kl in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02, 0.01, 0.005)
     ],
     # The KL weight scales IntroVAE's whole adversarial game (the encoder's hinges and the
-    # decoder's KL terms), so the hinge weight is walked on its own as well. The first 18
-    # points' winner sat at their corner (m = 5, w_kl = 0.2, w_neg = 1), so the grid goes on
-    # from there to larger margins and KL weights at that hinge weight. Margins of 2 and
-    # below never engage the hinge and those of 10 and above never release it, so the last
-    # points walk the margin between them.
+    # decoder's KL terms) and is also the warm-up VAE's β_kl; the hinge weight sets the
+    # hinges' strength on its own. Margins from 2 (barely engages after the warm-up) to 10.
     "introvae": [
         {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": neg}
-        for m in (1.0, 2.0, 5.0)
-        for kl in (0.02, 0.05, 0.2)
+        for m in (2.0, 5.0, 10.0)
+        for kl in (0.05, 0.2)
         for neg in (1.0, 4.0)
-    ]
-    + [
-        {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": 1.0}
-        for m in (5.0, 10.0, 20.0)
-        for kl in (0.2, 0.5, 1.0)
-        if (m, kl) != (5.0, 0.2)
-    ]
-    + [
-        {"margin": m, "recon_weight": 1.0, "kl_weight": 0.2, "neg_weight": 1.0}
-        for m in (3.0, 4.0, 6.0, 7.0, 8.0)
     ],
 }
 
@@ -591,8 +578,8 @@ def run_key(record: dict) -> str:
 def train_runs(runs: list[Run], args: argparse.Namespace, phase: str) -> None:
     """Train the runs not yet recorded as one stacked set, then evaluate and record each."""
     records = args.out / "runs.jsonl"
-    done = {run_key(r) for r in read_records(records)}
-    todo = [r for r in runs if r.key not in done]
+    done = {(run_key(r), r["iterations"], r["warmup"]) for r in read_records(records)}
+    todo = [r for r in runs if (r.key, args.iterations, args.warmup) not in done]
     for r in runs:
         if r not in todo:
             print(f"skip {r.key} (recorded)", flush=True)
@@ -665,6 +652,20 @@ def grid_score(metrics: dict[str, float]) -> float:
     return metrics["KL"] + metrics["JSD"]
 
 
+def grid_runs(records: list[dict], method: str) -> tuple[list[dict], list[dict]]:
+    """The method's grid records at the latest grid schedule, and those at earlier ones.
+
+    A grid rerun with another schedule (iterations, warm-up) replaces the earlier grid: its
+    scores are not comparable with the new ones, so only the latest schedule is ranked.
+    """
+    rows = [r for r in records if r["phase"] == "grid" and r["method"] == method]
+    if not rows:
+        return [], []
+    latest = (rows[-1]["iterations"], rows[-1]["warmup"])
+    kept = [r for r in rows if (r["iterations"], r["warmup"]) == latest]
+    return kept, [r for r in rows if (r["iterations"], r["warmup"]) != latest]
+
+
 def grid_table(
     records: list[dict], method: str, args: argparse.Namespace | None = None
 ) -> tuple[list[str], dict | None]:
@@ -675,7 +676,7 @@ def grid_table(
     grid seed, the spread of one model's evaluation): the ranking's own noise.
     """
     redrawn = args is not None and args.redraws > 0
-    rows = [r for r in records if r["phase"] == "grid" and r["method"] == method]
+    rows = grid_runs(records, method)[0]
     by_config: dict[str, list[dict]] = {}
     for r in rows:
         by_config.setdefault(json.dumps(r["config"], sort_keys=True), []).append(r)
@@ -918,12 +919,23 @@ def report(args: argparse.Namespace) -> None:
     grids = {}
     for method in ("vae", "introvae"):
         table, winner = grid_table(records, method, args)
-        if table:
-            lines += ["", *table]
-            grids[method] = {"winner": winner, "runs": [
-                {"config": r["config"], "seed": r["seed"], **r["metrics"]}
-                for r in records if r["phase"] == "grid" and r["method"] == method
-            ]}  # fmt: skip
+        if not table:
+            continue
+        lines += ["", *table]
+        ranked, earlier = grid_runs(records, method)
+        grids[method] = {"winner": winner, "runs": [
+            {"config": r["config"], "seed": r["seed"], **r["metrics"]} for r in ranked
+        ]}  # fmt: skip
+        if earlier:
+            lines += ["", f"Earlier {LABELS[method]} grid runs at another schedule (not ranked):",
+                      ""]  # fmt: skip
+            lines += [f"- {run_key(r)} ({r['iterations']} iterations, {r['warmup']} warm-up): "
+                      f"KL {r['metrics']['KL']:.2f}, JSD {r['metrics']['JSD']:.2f}"
+                      for r in earlier]  # fmt: skip
+            grids[method]["earlier"] = [
+                {"config": r["config"], "seed": r["seed"], "iterations": r["iterations"],
+                 "warmup": r["warmup"], **r["metrics"]} for r in earlier
+            ]  # fmt: skip
     redrawn: dict = {}
     if args.redraws:
         table, redrawn = noise_table(final, args)
@@ -1002,7 +1014,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="train: the settings that won this method's grid in --out (else the defaults)",
     )
     parser.add_argument("--iterations", type=int, default=None, help="30,000 (grid: 10,000)")
-    parser.add_argument("--warmup", type=int, default=2_000, help="plain-VAE iterations first")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="plain-VAE iterations first (default: 1/15 of --iterations, 2,000 of 30,000)",
+    )
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--z-dim", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=256)
@@ -1019,6 +1036,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gnelbo-samples", type=int, default=12_800)
     parser.add_argument("--grid-points", type=int, default=1024, help="gnELBO grid per axis")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: train only every N-th of the command's runs from the K-th (0-based), so "
+        "N processes started with K = 0..N-1 share the work (one core each)",
+    )
     parser.add_argument("--log-every", type=int, default=1000)
     parser.add_argument(
         "--checkpoint-every", type=int, default=1000, help="iterations between checkpoints"
@@ -1035,11 +1058,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.iterations is None:
         args.iterations = 10_000 if args.command == "grid" else 30_000
+    if args.warmup is None:
+        # The warm-up keeps its share of the schedule, so a short grid run still trains the
+        # introspective game before the learning rate decays.
+        args.warmup = round(args.iterations / 15)
     if args.to is None:
         args.to = args.out
     if args.redraws < 0:
         parser.error(f"--redraws must be 0 or more, got {args.redraws}")
+    k, _, n = args.shard.partition("/")
+    if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
+        parser.error(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
+    args.shard = (int(k), int(n))
     return args
+
+
+def shard(runs: list[Run], args: argparse.Namespace) -> list[Run]:
+    """This process's share of ``runs`` under ``--shard K/N``: every N-th from the K-th."""
+    k, n = args.shard
+    return runs[k::n]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1055,7 +1092,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for config in GRIDS[args.method]
             for seed in args.grid_seeds
         ]
-        train_runs(runs, args, "grid")
+        train_runs(shard(runs, args), args, "grid")
         return
     configs = {d: default_config(args.method, d) for d in args.datasets}
     if args.from_grid:
@@ -1069,7 +1106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for dataset in args.datasets
         for seed in args.seeds
     ]
-    train_runs(runs, args, "final")
+    train_runs(shard(runs, args), args, "final")
 
 
 if __name__ == "__main__":

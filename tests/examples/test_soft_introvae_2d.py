@@ -132,6 +132,47 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     assert json.loads((tmp_path / "results.json").read_text())["redrawn"] == {}
 
 
+def test_warm_up_keeps_its_share_of_a_shorter_budget() -> None:
+    assert toy.parse_args(["train"]).warmup == 2_000
+    assert toy.parse_args(["grid"]).warmup == 667
+    assert toy.parse_args(["grid", "--iterations", "5000"]).warmup == 333
+    assert toy.parse_args(["grid", "--iterations", "5000", "--warmup", "50"]).warmup == 50
+
+
+def test_a_grid_rerun_at_another_schedule_trains_and_alone_is_ranked(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path)]
+    toy.main(["grid", "--method", "introvae", *TINY, *out])
+    first = toy.read_records(tmp_path / "runs.jsonl")
+    # The same settings with another warm-up are other runs, not recorded ones.
+    toy.main(["grid", "--method", "introvae", *TINY, "--warmup", "1", *out])
+    records = toy.read_records(tmp_path / "runs.jsonl")
+    assert len(records) == 2 * len(first)
+    ranked, earlier = toy.grid_runs(records, "introvae")
+    assert earlier == first
+    assert {r["warmup"] for r in ranked} == {1}
+    _, winner = toy.grid_table(records, "introvae")
+    best = min(ranked, key=lambda r: toy.grid_score(r["metrics"]))
+    assert winner == best["config"]
+    toy.main(["report", "--redraws", "0", *TINY, *out])
+    text = (tmp_path / "results.md").read_text()
+    assert "4 iterations, 1 warm-up" in text
+    assert "Earlier IntroVAE grid runs at another schedule" in text
+    grids = json.loads((tmp_path / "results.json").read_text())["grids"]["introvae"]
+    assert len(grids["runs"]) == len(grids["earlier"]) == len(first)
+
+
+def test_shards_split_a_commands_runs_between_processes(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path)]
+    command = ["train", "--method", "vae", "--seeds", "0", "1", "2", *TINY, *out]
+    toy.main([*command, "--shard", "1/2"])
+    assert [r["seed"] for r in toy.read_records(tmp_path / "runs.jsonl")] == [1]
+    toy.main([*command, "--shard", "0/2"])
+    assert [r["seed"] for r in toy.read_records(tmp_path / "runs.jsonl")] == [1, 0, 2]
+    for bad in ("2/2", "1", "a/b", "-1/2"):
+        with pytest.raises(SystemExit):
+            toy.parse_args(["train", "--shard", bad])
+
+
 def test_report_keeps_only_each_methods_latest_settings() -> None:
     def final(method: str, seed: int, margin: float) -> dict:
         config = {"margin": margin}
