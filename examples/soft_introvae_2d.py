@@ -715,20 +715,28 @@ def runs_of(final: list[dict], dataset: str, method: str) -> list[dict]:
     return sorted(rs, key=lambda r: r["seed"])
 
 
-def latest_settings(final: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Split final records into those of each (method, dataset)'s latest settings and the rest.
+def latest_settings(
+    final: list[dict], winners: dict[str, dict] | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Split final records into those of each (method, dataset)'s current settings and the rest.
 
-    A grid that grows can crown a new winner; the runs of the settings it replaced stay in the
-    records (nothing is deleted) but must not be pooled with the new ones. "Latest" is the
-    settings of the last record appended, so a later run at other settings (a ``train``
-    without ``--from-grid``, say) moves the earlier ones to the second list.
+    A grid that grows or is rerun can crown a new winner; the runs of the settings it
+    replaced stay in the records (nothing is deleted) but must not be pooled with the new
+    ones. A method's current settings are its grid winner in ``winners`` where the dataset
+    has runs of it (a winner crowned again keeps its earlier runs), otherwise the settings of
+    the last record appended, so a later run at other settings (a ``train`` without
+    ``--from-grid``, say) moves the earlier ones to the second list.
     """
-    latest = {(r["method"], r["dataset"]): r["config"] for r in final}
+    winners = winners or {}
+    current = {(r["method"], r["dataset"]): r["config"] for r in final}
+    for r in final:
+        if r["config"] == winners.get(r["method"]):
+            current[(r["method"], r["dataset"])] = r["config"]
     kept: list[dict] = []
     superseded: list[dict] = []
     for r in final:
-        is_latest = r["config"] == latest[(r["method"], r["dataset"])]
-        (kept if is_latest else superseded).append(r)
+        is_current = r["config"] == current[(r["method"], r["dataset"])]
+        (kept if is_current else superseded).append(r)
     return kept, superseded
 
 
@@ -887,7 +895,11 @@ def modes_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str],
 
 def report(args: argparse.Namespace) -> None:
     records = read_records(args.out / "runs.jsonl")
-    final, superseded = latest_settings([r for r in records if r["phase"] == "final"])
+    winners = {m: grid_table(records, m)[1] for m in GRIDS}
+    final, superseded = latest_settings(
+        [r for r in records if r["phase"] == "final"],
+        {m: w for m, w in winners.items() if w is not None},
+    )
     results: dict = {}
     for r in final:
         per = results.setdefault(r["dataset"], {}).setdefault(r["method"], [])

@@ -184,6 +184,14 @@ def test_report_keeps_only_each_methods_latest_settings() -> None:
     kept, superseded = toy.latest_settings([*old, *other, *new])
     assert kept == [*other, *new]
     assert superseded == old
+    # A grid rerun that crowns the earlier settings again brings their runs back.
+    winners = {"introvae": {"margin": 5.0}}
+    kept, superseded = toy.latest_settings([*old, *other, *new], winners)
+    assert kept == [*old, *other]
+    assert superseded == new
+    # A winner without runs on a dataset leaves that dataset's latest settings in place.
+    kept, _ = toy.latest_settings([*other, *new], {"introvae": {"margin": 7.0}})
+    assert kept == [*other, *new]
 
 
 def test_uncovered_counts_real_points_in_bins_without_generated_points() -> None:
