@@ -85,11 +85,18 @@ GRIDS = {
     # The KL weight scales IntroVAE's whole adversarial game (the encoder's hinges and the
     # decoder's KL terms) and is also the warm-up VAE's β_kl; the hinge weight sets the
     # hinges' strength on its own. Margins from 2 (barely engages after the warm-up) to 10.
+    # The last points put the hinge on each sample's KL (Soft-IntroVAE's Eq. 2) instead of
+    # the batch mean's (IntroVAE's code).
     "introvae": [
         {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": neg}
         for m in (2.0, 5.0, 10.0)
         for kl in (0.05, 0.2)
         for neg in (1.0, 4.0)
+    ]
+    + [
+        {"margin": m, "recon_weight": 1.0, "kl_weight": kl, "neg_weight": 1.0, "hinge": "sample"}
+        for m in (2.0, 5.0, 10.0)
+        for kl in (0.05, 0.2)
     ],
 }
 
@@ -255,6 +262,10 @@ class StackedMLP(nn.Module):
 # --- runs ---------------------------------------------------------------------------------
 
 
+def _setting(value: float | str) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
 @dataclass(frozen=True)
 class Run:
     """One trained model of the table: a method on a dataset with a seed and its settings."""
@@ -266,7 +277,7 @@ class Run:
 
     @property
     def key(self) -> str:
-        settings = ",".join(f"{k}={v:g}" for k, v in sorted(self.config.items()))
+        settings = ",".join(f"{k}={_setting(v)}" for k, v in sorted(self.config.items()))
         return f"{self.method}/{self.dataset}/{self.seed}/{settings}"
 
 
@@ -704,7 +715,7 @@ def grid_table(
                 draws = redraw(r, args)
                 scores += [kl + js for kl, js in zip(draws["KL"], draws["JSD"], strict=True)]
             cells.append(summarise(scores))
-        settings = ", ".join(f"{a}={v:g}" for a, v in json.loads(k).items())
+        settings = ", ".join(f"{a}={_setting(v)}" for a, v in json.loads(k).items())
         lines.append(f"| {settings} | {' | '.join(cells)} |")
     return lines, json.loads(keys[0])
 

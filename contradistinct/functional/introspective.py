@@ -399,9 +399,12 @@ def soft_intro_decoder_loss(
 
 
 def _hinge_inputs(
-    input: Tensor, fake_posterior: tuple[Tensor, Tensor], rec_posterior: tuple[Tensor, Tensor]
+    input: Tensor,
+    fake_posterior: tuple[Tensor, Tensor],
+    rec_posterior: tuple[Tensor, Tensor],
+    reduction: str = "mean",
 ) -> tuple[Tensor, Tensor]:
-    """Batch-mean KLs of the two generated batches' posteriors: IntroVAE's discriminator."""
+    """KLs of the two generated batches' posteriors (batch means, or ``(B,)`` for ``"none"``)."""
     kls = []
     for name, posterior in (("fake_posterior", fake_posterior), ("rec_posterior", rec_posterior)):
         mu, logvar = as_posterior(posterior, name)
@@ -410,8 +413,12 @@ def _hinge_inputs(
         check_same_device(mu, f"{name}'s mu", logvar, f"{name}'s logvar")
         check_same_device(input, "input", mu, name)
         check_nonempty_batch(mu, name)
-        kls.append(gaussian_kl(mu, logvar))
+        kls.append(gaussian_kl(mu, logvar, reduction=reduction))
     return kls[0], kls[1]
+
+
+#: Where IntroVAE's hinge sits: on the batch-mean KL or on each sample's KL.
+HINGE_KINDS = ("batch", "sample")
 
 
 def intro_vae_encoder_loss(
@@ -427,8 +434,9 @@ def intro_vae_encoder_loss(
     kl_weight: float = 1.0,
     neg_weight: float = 1.0,
     recon: str = "mse",
+    hinge: str = "batch",
 ) -> Tensor:
-    r"""IntroVAE encoder loss: the hinge of Soft-IntroVAE Eq. 2 on batch-mean KLs.
+    r"""IntroVAE encoder loss: the hinge of Soft-IntroVAE Eq. 2, on batch-mean KLs by default.
 
     .. math::
 
@@ -443,7 +451,12 @@ def intro_vae_encoder_loss(
 
     Not a per-sample loss, so there is no ``reduction``: the hinge acts on batch-mean KLs
     (:math:`[m - \overline{\mathrm{KL}}]^+` is not the mean of per-sample hinges), as in
-    IntroVAE's code.
+    IntroVAE's code. ``hinge="sample"`` puts the hinge inside the mean instead, as Eq. 2's
+    expectation over generated samples has it:
+    :math:`\overline{[m - \mathrm{KL}_r]^+} + \overline{[m - \mathrm{KL}_f]^+}`. Then a
+    generated sample stops counting once its own KL passes :math:`m`, not once the batch's
+    mean does; the two agree while every KL is below :math:`m`, and otherwise the per-sample
+    form is the larger (the hinge is convex).
 
     Args:
         input: the reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, ``(B, *)``.
@@ -458,6 +471,8 @@ def intro_vae_encoder_loss(
         kl_weight: :math:`w_{kl} \ge 0`.
         neg_weight: :math:`w_{neg} \ge 0`, weight of the hinge on generated data.
         recon: ``"mse"`` or ``"bce"``.
+        hinge: ``"batch"`` (the hinge of the batch-mean KL, IntroVAE's code) or ``"sample"``
+            (the mean of each sample's hinge, Eq. 2).
 
     Returns:
         A float32 scalar.
@@ -474,11 +489,12 @@ def intro_vae_encoder_loss(
     recon_weight = check_non_negative(recon_weight, "recon_weight")
     kl_weight = check_non_negative(kl_weight, "kl_weight")
     neg_weight = check_non_negative(neg_weight, "neg_weight")
+    per_sample = check_choice(hinge, "hinge", HINGE_KINDS) == "sample"
     _check_autoencoded(input, target, mu, logvar, names=("input", "target", "mu", "logvar"))
-    fake_kl, rec_kl = _hinge_inputs(input, fake_posterior, rec_posterior)
-    hinge = F.relu(margin - rec_kl) + F.relu(margin - fake_kl)
+    kls = _hinge_inputs(input, fake_posterior, rec_posterior, "none" if per_sample else "mean")
+    hinges = sum(F.relu(margin - kl).mean() for kl in kls)
     rec = reconstruction_loss(input, target, recon=recon)
-    return recon_weight * rec + kl_weight * (gaussian_kl(mu, logvar) + 0.5 * neg_weight * hinge)
+    return recon_weight * rec + kl_weight * (gaussian_kl(mu, logvar) + 0.5 * neg_weight * hinges)
 
 
 def intro_vae_decoder_loss(

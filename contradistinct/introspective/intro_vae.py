@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from contradistinct._checks import check_choice, check_non_negative, check_positive
 from contradistinct.functional.introspective import (
+    HINGE_KINDS,
     intro_vae_decoder_loss,
     intro_vae_encoder_loss,
 )
@@ -27,6 +28,8 @@ class IntroVAELoss(nn.Module):
         kl_weight: :math:`w_{kl} \ge 0`, weight of the KL terms.
         neg_weight: :math:`w_{neg} \ge 0`, weight of the hinge on generated data.
         recon: ``"mse"`` or ``"bce"`` (logits).
+        hinge: ``"batch"`` (the hinge of the batch-mean KL, IntroVAE's code) or ``"sample"``
+            (the mean of each generated sample's hinge, as Eq. 2's expectation has it).
 
     Example:
         >>> import torch
@@ -46,6 +49,7 @@ class IntroVAELoss(nn.Module):
         kl_weight: float = 1.0,
         neg_weight: float = 1.0,
         recon: str = "mse",
+        hinge: str = "batch",
     ) -> None:
         super().__init__()
         self.margin = check_positive(margin, "margin")
@@ -53,6 +57,7 @@ class IntroVAELoss(nn.Module):
         self.kl_weight = check_non_negative(kl_weight, "kl_weight")
         self.neg_weight = check_non_negative(neg_weight, "neg_weight")
         self.recon = check_choice(recon, "recon", RECONSTRUCTION_KINDS)
+        self.hinge = check_choice(hinge, "hinge", HINGE_KINDS)
 
     def encoder_loss(
         self,
@@ -77,6 +82,7 @@ class IntroVAELoss(nn.Module):
             kl_weight=self.kl_weight,
             neg_weight=self.neg_weight,
             recon=self.recon,
+            hinge=self.hinge,
         )
 
     def decoder_loss(
@@ -101,5 +107,6 @@ class IntroVAELoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"margin={self.margin}, recon_weight={self.recon_weight}, "
-            f"kl_weight={self.kl_weight}, neg_weight={self.neg_weight}, recon={self.recon!r}"
+            f"kl_weight={self.kl_weight}, neg_weight={self.neg_weight}, recon={self.recon!r}, "
+            f"hinge={self.hinge!r}"
         )

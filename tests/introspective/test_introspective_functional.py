@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from contradistinct.functional import (
     ReencodedBatch,
     exp_elbo,
+    gaussian_kl,
     intro_vae_decoder_loss,
     intro_vae_encoder_loss,
     negative_elbo,
@@ -134,6 +135,47 @@ def test_intro_vae_losses_by_hand() -> None:
     assert enc.item() == pytest.approx(0.5 * 1 + 2.0 * (0.125 + 0.5 * 0.5 * (0.0 + 1.5)))
     dec = intro_vae_decoder_loss(c.x_rec, c.x, **posteriors, **weights)
     assert dec.item() == pytest.approx(0.5 * 1 + 0.5 * 2.0 * (4.5 + 0.5))
+
+
+def test_intro_vae_per_sample_hinge_by_hand() -> None:
+    c = hand_case()
+    # Two decoded prior samples, KL 0.5 and 4.5: the margin 2 is passed by one of them only.
+    fake = (t([1.0], [3.0]), t([0.0], [0.0]))
+    posteriors = {"fake_posterior": fake, "rec_posterior": (t([3.0]), t([0.0]))}
+    weights = {"recon_weight": 0.5, "kl_weight": 2.0, "neg_weight": 0.5, "margin": 2.0}
+    base = 0.5 * 1 + 2.0 * 0.125
+    batch = intro_vae_encoder_loss(*c[:4], **posteriors, **weights)
+    assert batch.item() == pytest.approx(base)  # the mean KL, 2.5, is past the margin
+    per_sample = intro_vae_encoder_loss(*c[:4], **posteriors, **weights, hinge="sample")
+    assert per_sample.item() == pytest.approx(base + 2.0 * 0.5 * 0.5 * (1.5 + 0.0) / 2)
+    with pytest.raises(ValueError, match="hinge must be one of"):
+        intro_vae_encoder_loss(*c[:4], **posteriors, **weights, hinge="mean")
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    batch=st.integers(1, 6),
+    fake_batch=st.integers(1, 6),
+    margin=st.floats(0.01, 20.0),
+)
+def test_intro_vae_per_sample_hinge_bounds_the_batch_hinge(
+    seed: int, batch: int, fake_batch: int, margin: float
+) -> None:
+    c = random_case(batch, fake_batch, seed).map(torch.Tensor.detach)
+    posteriors = {
+        "fake_posterior": (c.fake.mu, c.fake.logvar),
+        "rec_posterior": (c.rec.mu, c.rec.logvar),
+    }
+    kls = [gaussian_kl(*p, reduction="none") for p in posteriors.values()]
+
+    def loss(hinge: str) -> torch.Tensor:
+        return intro_vae_encoder_loss(*c[:4], **posteriors, margin=margin, hinge=hinge)
+
+    # The hinge is convex: the mean of hinges is at least the hinge of the mean, and equal
+    # while no sample's KL passes the margin.
+    assert loss("sample") >= loss("batch") - 1e-5
+    if all((kl <= margin).all() for kl in kls):
+        torch.testing.assert_close(loss("sample"), loss("batch"))
 
 
 def random_case(batch: int = 5, fake_batch: int = 3, seed: int = 0) -> Case:
