@@ -266,6 +266,10 @@ def _setting(value: float | str) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
+def _settings(config: dict) -> str:
+    return ", ".join(f"{k}={_setting(v)}" for k, v in config.items())
+
+
 @dataclass(frozen=True)
 class Run:
     """One trained model of the table: a method on a dataset with a seed and its settings."""
@@ -677,6 +681,22 @@ def grid_runs(records: list[dict], method: str) -> tuple[list[dict], list[dict]]
     return kept, [r for r in rows if (r["iterations"], r["warmup"]) != latest]
 
 
+def _ranked_grid(records: list[dict], method: str) -> list[tuple[dict, list[dict]]]:
+    """The method's grid settings (latest schedule) with their runs, best mean KL + JSD first."""
+    by_config: dict[str, list[dict]] = {}
+    for r in grid_runs(records, method)[0]:
+        by_config.setdefault(json.dumps(r["config"], sort_keys=True), []).append(r)
+    keys = sorted(
+        by_config, key=lambda k: statistics.fmean(grid_score(r["metrics"]) for r in by_config[k])
+    )
+    return [(json.loads(k), by_config[k]) for k in keys]
+
+
+def grid_ranking(records: list[dict], method: str) -> list[dict]:
+    """The settings of the method's grid (latest schedule), best first by mean KL + JSD."""
+    return [config for config, _ in _ranked_grid(records, method)]
+
+
 def grid_table(
     records: list[dict], method: str, args: argparse.Namespace | None = None
 ) -> tuple[list[str], dict | None]:
@@ -687,26 +707,19 @@ def grid_table(
     grid seed, the spread of one model's evaluation): the ranking's own noise.
     """
     redrawn = args is not None and args.redraws > 0
-    rows = grid_runs(records, method)[0]
-    by_config: dict[str, list[dict]] = {}
-    for r in rows:
-        by_config.setdefault(json.dumps(r["config"], sort_keys=True), []).append(r)
-    if not by_config:
+    ranked = _ranked_grid(records, method)
+    if not ranked:
         return [], None
-    keys = sorted(
-        by_config, key=lambda k: statistics.fmean(grid_score(r["metrics"]) for r in by_config[k])
-    )
-    first = by_config[keys[0]][0]
+    rows = [r for _, rs in ranked for r in rs]
     lines = [
-        f"{LABELS[method]} grid on 8 Gaussians ({first['iterations']} iterations, "
-        f"{first['warmup']} warm-up, seeds "
+        f"{LABELS[method]} grid on 8 Gaussians ({rows[0]['iterations']} iterations, "
+        f"{rows[0]['warmup']} warm-up, seeds "
         f"{', '.join(str(s) for s in sorted({r['seed'] for r in rows}))}; ranked by KL + JSD):",
         "",
         "| settings | gnELBO | KL | JSD | KL + JSD |" + (" KL + JSD redrawn |" if redrawn else ""),
         "|---|---|---|---|---|" + ("---|" if redrawn else ""),
     ]
-    for k in keys:
-        rs = by_config[k]
+    for config, rs in ranked:
         cells = [summarise([r["metrics"][m] for r in rs]) for m in METRICS]
         cells.append(f"{statistics.fmean(grid_score(r['metrics']) for r in rs):.2f}")
         if redrawn:
@@ -715,9 +728,8 @@ def grid_table(
                 draws = redraw(r, args)
                 scores += [kl + js for kl, js in zip(draws["KL"], draws["JSD"], strict=True)]
             cells.append(summarise(scores))
-        settings = ", ".join(f"{a}={_setting(v)}" for a, v in json.loads(k).items())
-        lines.append(f"| {settings} | {' | '.join(cells)} |")
-    return lines, json.loads(keys[0])
+        lines.append(f"| {_settings(config)} | {' | '.join(cells)} |")
+    return lines, ranked[0][0]
 
 
 def runs_of(final: list[dict], dataset: str, method: str) -> list[dict]:
@@ -727,22 +739,25 @@ def runs_of(final: list[dict], dataset: str, method: str) -> list[dict]:
 
 
 def latest_settings(
-    final: list[dict], winners: dict[str, dict] | None = None
+    final: list[dict], rankings: dict[str, list[dict]] | None = None
 ) -> tuple[list[dict], list[dict]]:
     """Split final records into those of each (method, dataset)'s current settings and the rest.
 
     A grid that grows or is rerun can crown a new winner; the runs of the settings it
     replaced stay in the records (nothing is deleted) but must not be pooled with the new
-    ones. A method's current settings are its grid winner in ``winners`` where the dataset
-    has runs of it (a winner crowned again keeps its earlier runs), otherwise the settings of
-    the last record appended, so a later run at other settings (a ``train`` without
-    ``--from-grid``, say) moves the earlier ones to the second list.
+    ones. A method with a grid (``rankings``: its settings, best first) shows on each dataset
+    the best-ranked settings that have runs there, so a winner crowned again brings its
+    earlier runs back and a new winner's runs replace the others as they arrive. Otherwise,
+    or where no ranked settings have runs, the settings of the last record appended count,
+    so a later run at other settings (a ``train`` without ``--from-grid``, say) moves the
+    earlier ones to the second list.
     """
-    winners = winners or {}
     current = {(r["method"], r["dataset"]): r["config"] for r in final}
-    for r in final:
-        if r["config"] == winners.get(r["method"]):
-            current[(r["method"], r["dataset"])] = r["config"]
+    for method, dataset in current:
+        trained = [r["config"] for r in final if (r["method"], r["dataset"]) == (method, dataset)]
+        ranked = [c for c in (rankings or {}).get(method, []) if c in trained]
+        if ranked:
+            current[(method, dataset)] = ranked[0]
     kept: list[dict] = []
     superseded: list[dict] = []
     for r in final:
@@ -906,11 +921,8 @@ def modes_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str],
 
 def report(args: argparse.Namespace) -> None:
     records = read_records(args.out / "runs.jsonl")
-    winners = {m: grid_table(records, m)[1] for m in GRIDS}
-    final, superseded = latest_settings(
-        [r for r in records if r["phase"] == "final"],
-        {m: w for m, w in winners.items() if w is not None},
-    )
+    rankings = {m: grid_ranking(records, m) for m in GRIDS}
+    final, superseded = latest_settings([r for r in records if r["phase"] == "final"], rankings)
     results: dict = {}
     for r in final:
         per = results.setdefault(r["dataset"], {}).setdefault(r["method"], [])
@@ -934,6 +946,14 @@ def report(args: argparse.Namespace) -> None:
                 ours.append(f"{summarise([r[metric] for r in rs])} (n={len(rs)})" if rs else "—")
             paper = [f"{PAPER[name][m][metric][0]} ± {PAPER[name][m][metric][1]}" for m in METHODS]
             lines.append(f"| {name} | {metric} | {' | '.join(ours)} | {' | '.join(paper)} |")
+    for method, ranking in rankings.items():
+        shown = {r["dataset"]: r["config"] for r in final if r["method"] == method}
+        behind = {d: c for d, c in shown.items() if ranking and c != ranking[0]}
+        if behind:
+            instead = "; ".join(f"{d}: {_settings(c)}" for d, c in behind.items())
+            lines += ["", f"{LABELS[method]}: the grid's winner ({_settings(ranking[0])}) has no "
+                      f"final runs yet on {', '.join(behind)}; shown instead, the best-ranked "
+                      f"settings with runs ({instead})."]  # fmt: skip
     timing = {}
     for r in final:
         timing.setdefault(r["method"], []).append(r["seconds_per_iteration_per_run"])

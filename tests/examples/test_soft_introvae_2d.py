@@ -185,12 +185,16 @@ def test_report_keeps_only_each_methods_latest_settings() -> None:
     assert kept == [*other, *new]
     assert superseded == old
     # A grid rerun that crowns the earlier settings again brings their runs back.
-    winners = {"introvae": {"margin": 5.0}}
-    kept, superseded = toy.latest_settings([*old, *other, *new], winners)
+    ranking = [{"margin": 5.0}, {"margin": 4.0}]
+    kept, superseded = toy.latest_settings([*old, *other, *new], {"introvae": ranking})
     assert kept == [*old, *other]
     assert superseded == new
-    # A winner without runs on a dataset leaves that dataset's latest settings in place.
-    kept, _ = toy.latest_settings([*other, *new], {"introvae": {"margin": 7.0}})
+    # Until a new winner has runs, the best-ranked settings that have them are shown.
+    ranking = [{"margin": 9.0}, {"margin": 4.0}, {"margin": 5.0}]
+    kept, _ = toy.latest_settings([*old, *other, *new], {"introvae": ranking})
+    assert kept == [*other, *new]
+    # Settings the grid never ranked leave the latest ones in place.
+    kept, _ = toy.latest_settings([*old, *other, *new], {"introvae": [{"margin": 7.0}]})
     assert kept == [*other, *new]
 
 
