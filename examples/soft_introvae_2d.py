@@ -458,7 +458,8 @@ class StackedTrainer:
         mu, logvar, z, x_rec, fake = self._encoder_half(x)
         post = self.encoder(torch.cat([fake.detach(), x_rec.detach()], 1)).chunk(2, dim=-1)
         fake_post, rec_post = _split(*post, n)
-        # The hinge acts on batch-mean KLs, so each member's loss sees its own batch only.
+        # The hinge acts on batch-mean KLs (by default), so each member's loss sees its own
+        # batch only.
         loss_e = sum(
             loss.encoder_loss(
                 x_rec[s],
@@ -590,11 +591,22 @@ def run_key(record: dict) -> str:
     return Run(record["method"], record["dataset"], record["seed"], record["config"]).key
 
 
+def schedule(method: str, iterations: int, warmup: int) -> tuple[int, int | None]:
+    """What of the schedule tells two runs of one setting apart (a VAE has no warm-up)."""
+    return iterations, None if method == "vae" else warmup
+
+
+def record_schedule(record: dict) -> tuple[int, int | None]:
+    return schedule(record["method"], record["iterations"], record["warmup"])
+
+
 def train_runs(runs: list[Run], args: argparse.Namespace, phase: str) -> None:
     """Train the runs not yet recorded as one stacked set, then evaluate and record each."""
     records = args.out / "runs.jsonl"
-    done = {(run_key(r), r["iterations"], r["warmup"]) for r in read_records(records)}
-    todo = [r for r in runs if (r.key, args.iterations, args.warmup) not in done]
+    done = {(run_key(r), record_schedule(r)) for r in read_records(records)}
+    todo = [
+        r for r in runs if (r.key, schedule(r.method, args.iterations, args.warmup)) not in done
+    ]
     for r in runs:
         if r not in todo:
             print(f"skip {r.key} (recorded)", flush=True)
@@ -633,7 +645,9 @@ def train_runs(runs: list[Run], args: argparse.Namespace, phase: str) -> None:
     (args.out / "weights").mkdir(exist_ok=True)
     for s, run in enumerate(todo):
         state = trainer.member_state(s)
-        tag = hashlib.sha1(run.key.encode()).hexdigest()[:8]
+        # The schedule is part of the name: a grid rerun at another schedule keeps both files.
+        named = f"{run.key}/{schedule(run.method, args.iterations, args.warmup)}"
+        tag = hashlib.sha1(named.encode()).hexdigest()[:8]
         weights = args.out / "weights" / f"{run.method}_{run.dataset}_{run.seed}_{tag}.pt"
         torch.save({"run": asdict(run), "state": state}, weights)
         metrics = evaluate(run, Member(state), args)
@@ -676,9 +690,9 @@ def grid_runs(records: list[dict], method: str) -> tuple[list[dict], list[dict]]
     rows = [r for r in records if r["phase"] == "grid" and r["method"] == method]
     if not rows:
         return [], []
-    latest = (rows[-1]["iterations"], rows[-1]["warmup"])
-    kept = [r for r in rows if (r["iterations"], r["warmup"]) == latest]
-    return kept, [r for r in rows if (r["iterations"], r["warmup"]) != latest]
+    latest = record_schedule(rows[-1])
+    kept = [r for r in rows if record_schedule(r) == latest]
+    return kept, [r for r in rows if record_schedule(r) != latest]
 
 
 def _ranked_grid(records: list[dict], method: str) -> list[tuple[dict, list[dict]]]:
@@ -948,12 +962,16 @@ def report(args: argparse.Namespace) -> None:
             lines.append(f"| {name} | {metric} | {' | '.join(ours)} | {' | '.join(paper)} |")
     for method, ranking in rankings.items():
         shown = {r["dataset"]: r["config"] for r in final if r["method"] == method}
-        behind = {d: c for d, c in shown.items() if ranking and c != ranking[0]}
-        if behind:
-            instead = "; ".join(f"{d}: {_settings(c)}" for d, c in behind.items())
-            lines += ["", f"{LABELS[method]}: the grid's winner ({_settings(ranking[0])}) has no "
-                      f"final runs yet on {', '.join(behind)}; shown instead, the best-ranked "
-                      f"settings with runs ({instead})."]  # fmt: skip
+        behind: dict[str, list[str]] = {}
+        for dataset, config in shown.items():
+            if ranking and config != ranking[0]:
+                place = (f"ranked {ranking.index(config) + 1} in the grid" if config in ranking
+                         else "not in the grid, the last trained")  # fmt: skip
+                behind.setdefault(f"{_settings(config)} ({place})", []).append(dataset)
+        winner = _settings(ranking[0]) if ranking else ""
+        for settings, datasets in behind.items():
+            lines += ["", f"{LABELS[method]}: the grid's winner ({winner}) has no final runs "
+                      f"yet on {', '.join(datasets)}; shown there: {settings}."]  # fmt: skip
     timing = {}
     for r in final:
         timing.setdefault(r["method"], []).append(r["seconds_per_iteration_per_run"])
@@ -1042,6 +1060,17 @@ def plot(name: str, final: list[dict], args: argparse.Namespace) -> None:
 # --- command line -------------------------------------------------------------------------
 
 
+def _shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    try:
+        shard = int(k), int(n)
+    except ValueError:
+        shard = (-1, 0)
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"must be K/N with 0 <= K < N, got {text!r}")
+    return shard
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("train", "grid", "report"))
@@ -1081,7 +1110,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--shard",
-        default="0/1",
+        type=_shard,
+        default=(0, 1),
         help="K/N: train only every N-th of the command's runs from the K-th (0-based), so "
         "N processes started with K = 0..N-1 share the work (one core each)",
     )
@@ -1109,10 +1139,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.to = args.out
     if args.redraws < 0:
         parser.error(f"--redraws must be 0 or more, got {args.redraws}")
-    k, _, n = args.shard.partition("/")
-    if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
-        parser.error(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
-    args.shard = (int(k), int(n))
     return args
 
 

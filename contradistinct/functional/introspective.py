@@ -449,14 +449,15 @@ def intro_vae_encoder_loss(
     (github.com/hhb072/IntroVAE, ``main.py``: ``weight_rec``, ``weight_kl``, ``weight_neg``
     and ``m_plus`` there are ``recon_weight``, ``kl_weight``, ``neg_weight`` and ``margin``).
 
-    Not a per-sample loss, so there is no ``reduction``: the hinge acts on batch-mean KLs
-    (:math:`[m - \overline{\mathrm{KL}}]^+` is not the mean of per-sample hinges), as in
-    IntroVAE's code. ``hinge="sample"`` puts the hinge inside the mean instead, as Eq. 2's
+    Not a per-sample loss, so there is no ``reduction``: by default the hinge acts on
+    batch-mean KLs (:math:`[m - \overline{\mathrm{KL}}]^+` is not the mean of per-sample
+    hinges), as in IntroVAE's code, and either way the generated batches are separate draws,
+    of their own sizes. ``hinge="sample"`` puts the hinge inside the mean instead, as Eq. 2's
     expectation over generated samples has it:
     :math:`\overline{[m - \mathrm{KL}_r]^+} + \overline{[m - \mathrm{KL}_f]^+}`. Then a
     generated sample stops counting once its own KL passes :math:`m`, not once the batch's
-    mean does; the two agree while every KL is below :math:`m`, and otherwise the per-sample
-    form is the larger (the hinge is convex).
+    mean does. The per-sample form is never the smaller (the hinge is convex); the two agree
+    when all of a batch's KLs lie on one side of :math:`m`.
 
     Args:
         input: the reconstruction :math:`D(z)`, :math:`z \sim q(z \mid x)`, ``(B, *)``.

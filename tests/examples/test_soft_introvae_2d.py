@@ -150,6 +150,8 @@ def test_a_grid_rerun_at_another_schedule_trains_and_alone_is_ranked(tmp_path: P
     ranked, earlier = toy.grid_runs(records, "introvae")
     assert earlier == first
     assert {r["warmup"] for r in ranked} == {1}
+    # Each run keeps its own weights: the rerun wrote no file over the first grid's.
+    assert len({r["weights"] for r in records}) == len(records)
     _, winner = toy.grid_table(records, "introvae")
     best = min(ranked, key=lambda r: toy.grid_score(r["metrics"]))
     assert winner == best["config"]
@@ -159,6 +161,14 @@ def test_a_grid_rerun_at_another_schedule_trains_and_alone_is_ranked(tmp_path: P
     assert "Earlier IntroVAE grid runs at another schedule" in text
     grids = json.loads((tmp_path / "results.json").read_text())["grids"]["introvae"]
     assert len(grids["runs"]) == len(grids["earlier"]) == len(first)
+
+
+def test_a_vae_run_is_the_same_run_whatever_the_warm_up(tmp_path: Path) -> None:
+    # The VAE never warms up, so another --warmup must not retrain it.
+    out = ["--out", str(tmp_path)]
+    toy.main(["train", "--method", "vae", "--seeds", "0", *TINY, *out])
+    toy.main(["train", "--method", "vae", "--seeds", "0", *TINY, "--warmup", "1", *out])
+    assert len(toy.read_records(tmp_path / "runs.jsonl")) == 1
 
 
 def test_shards_split_a_commands_runs_between_processes(tmp_path: Path) -> None:
