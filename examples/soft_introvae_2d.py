@@ -752,7 +752,7 @@ def runs_of(final: list[dict], dataset: str, method: str) -> list[dict]:
     return sorted(rs, key=lambda r: r["seed"])
 
 
-def latest_settings(
+def current_settings(
     final: list[dict], rankings: dict[str, list[dict]] | None = None
 ) -> tuple[list[dict], list[dict]]:
     """Split final records into those of each (method, dataset)'s current settings and the rest.
@@ -936,7 +936,7 @@ def modes_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str],
 def report(args: argparse.Namespace) -> None:
     records = read_records(args.out / "runs.jsonl")
     rankings = {m: grid_ranking(records, m) for m in GRIDS}
-    final, superseded = latest_settings([r for r in records if r["phase"] == "final"], rankings)
+    final, superseded = current_settings([r for r in records if r["phase"] == "final"], rankings)
     results: dict = {}
     for r in final:
         per = results.setdefault(r["dataset"], {}).setdefault(r["method"], [])

@@ -183,7 +183,7 @@ def test_shards_split_a_commands_runs_between_processes(tmp_path: Path) -> None:
             toy.parse_args(["train", "--shard", bad])
 
 
-def test_report_keeps_only_each_methods_latest_settings() -> None:
+def test_report_keeps_only_each_methods_current_settings() -> None:
     def final(method: str, seed: int, margin: float) -> dict:
         config = {"margin": margin}
         return {"method": method, "dataset": "rings", "seed": seed, "config": config}
@@ -191,20 +191,20 @@ def test_report_keeps_only_each_methods_latest_settings() -> None:
     old = [final("introvae", s, 5.0) for s in (0, 1)]
     new = [final("introvae", s, 4.0) for s in (0, 1)]
     other = [final("vae", 0, 5.0)]
-    kept, superseded = toy.latest_settings([*old, *other, *new])
+    kept, superseded = toy.current_settings([*old, *other, *new])
     assert kept == [*other, *new]
     assert superseded == old
     # A grid rerun that crowns the earlier settings again brings their runs back.
     ranking = [{"margin": 5.0}, {"margin": 4.0}]
-    kept, superseded = toy.latest_settings([*old, *other, *new], {"introvae": ranking})
+    kept, superseded = toy.current_settings([*old, *other, *new], {"introvae": ranking})
     assert kept == [*old, *other]
     assert superseded == new
     # Until a new winner has runs, the best-ranked settings that have them are shown.
     ranking = [{"margin": 9.0}, {"margin": 4.0}, {"margin": 5.0}]
-    kept, _ = toy.latest_settings([*old, *other, *new], {"introvae": ranking})
+    kept, _ = toy.current_settings([*old, *other, *new], {"introvae": ranking})
     assert kept == [*other, *new]
     # Settings the grid never ranked leave the latest ones in place.
-    kept, _ = toy.latest_settings([*old, *other, *new], {"introvae": [{"margin": 7.0}]})
+    kept, _ = toy.current_settings([*old, *other, *new], {"introvae": [{"margin": 7.0}]})
     assert kept == [*other, *new]
 
 
