@@ -713,8 +713,8 @@ def grid_ranking(records: list[dict], method: str) -> list[dict]:
 
 def grid_table(
     records: list[dict], method: str, args: argparse.Namespace | None = None
-) -> tuple[list[str], dict | None]:
-    """The method's grid ranked by KL + JSD, and its winner.
+) -> list[str]:
+    """The method's grid ranked by KL + JSD, as markdown lines (none without grid runs).
 
     With ``args`` whose ``redraws`` > 0, a last column gives the settings' KL + JSD over that
     many fresh evaluation draws of each of its models (mean ± std over all of them; with one
@@ -723,7 +723,7 @@ def grid_table(
     redrawn = args is not None and args.redraws > 0
     ranked = _ranked_grid(records, method)
     if not ranked:
-        return [], None
+        return []
     rows = [r for _, rs in ranked for r in rs]
     lines = [
         f"{LABELS[method]} grid on 8 Gaussians ({rows[0]['iterations']} iterations, "
@@ -743,7 +743,7 @@ def grid_table(
                 scores += [kl + js for kl, js in zip(draws["KL"], draws["JSD"], strict=True)]
             cells.append(summarise(scores))
         lines.append(f"| {_settings(config)} | {' | '.join(cells)} |")
-    return lines, ranked[0][0]
+    return lines
 
 
 def runs_of(final: list[dict], dataset: str, method: str) -> list[dict]:
@@ -979,12 +979,12 @@ def report(args: argparse.Namespace) -> None:
     lines += [f"- {LABELS[m]}: {1e3 * statistics.fmean(t):.1f} ms" for m, t in timing.items()]
     grids = {}
     for method in ("vae", "introvae"):
-        table, winner = grid_table(records, method, args)
+        table = grid_table(records, method, args)
         if not table:
             continue
         lines += ["", *table]
         ranked, earlier = grid_runs(records, method)
-        grids[method] = {"winner": winner, "runs": [
+        grids[method] = {"winner": rankings[method][0], "runs": [
             {"config": r["config"], "seed": r["seed"], **r["metrics"]} for r in ranked
         ]}  # fmt: skip
         if earlier:
@@ -1165,9 +1165,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     configs = {d: default_config(args.method, d) for d in args.datasets}
     if args.from_grid:
-        _, winner = grid_table(read_records(args.out / "runs.jsonl"), args.method)
-        if winner is None:
+        ranking = grid_ranking(read_records(args.out / "runs.jsonl"), args.method)
+        if not ranking:
             raise SystemExit(f"--from-grid: no {args.method} grid records in {args.out}")
+        winner = ranking[0]
         configs = dict.fromkeys(args.datasets, winner)
         print(f"{args.method}: grid winner {winner}", flush=True)
     runs = [

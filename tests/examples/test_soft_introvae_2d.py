@@ -152,7 +152,7 @@ def test_a_grid_rerun_at_another_schedule_trains_and_alone_is_ranked(tmp_path: P
     assert {r["warmup"] for r in ranked} == {1}
     # Each run keeps its own weights: the rerun wrote no file over the first grid's.
     assert len({r["weights"] for r in records}) == len(records)
-    _, winner = toy.grid_table(records, "introvae")
+    winner = toy.grid_ranking(records, "introvae")[0]
     best = min(ranked, key=lambda r: toy.grid_score(r["metrics"]))
     assert winner == best["config"]
     toy.main(["report", "--redraws", "0", *TINY, *out])
