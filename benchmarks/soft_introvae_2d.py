@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
@@ -195,6 +196,49 @@ def time_per_iteration(step, iterations: int, warm: int = 3) -> float:
     return (time.perf_counter() - start) / iterations
 
 
+def flops_per_iteration(method: str, args: argparse.Namespace) -> int:
+    """Floating-point operations of one introspective (or VAE) iteration of one run.
+
+    Counted by ``FlopCounterMode`` on the ``torch.mm`` path: the matrix products, forward and
+    backward, which is all but a negligible share of the step's arithmetic.
+    """
+    run = toy.Run(method, "8gaussians", 0, toy.default_config(method, "8gaussians"))
+    saved, toy.KERNEL = toy.KERNEL, "mkl"
+    try:
+        trainer = toy.StackedTrainer([run], args)
+        trainer.iteration = args.warmup
+        with FlopCounterMode(display=False) as counter:
+            trainer.step()
+    finally:
+        toy.KERNEL = saved
+    return counter.get_total_flops()
+
+
+def kernel_rate(kernel: str, args: argparse.Namespace, iterations: int = 200) -> float:
+    """FLOP/s of one hidden-layer product (batch x width @ width x width) on ``kernel``."""
+    x = torch.randn(args.batch_size, args.hidden)
+    w, b = torch.randn(args.hidden, args.hidden), torch.randn(args.hidden)
+    saved, toy.KERNEL = toy.KERNEL, kernel
+    try:
+        t = time_per_iteration(lambda: toy._linear(x, w, b, relu=True), iterations)
+    finally:
+        toy.KERNEL = saved
+    return 2 * args.batch_size * args.hidden**2 / t
+
+
+def table_rows_hours(seconds: dict[str, float], args: argparse.Namespace) -> float:
+    """Core-hours of the 8-Gaussian rows (every method, one seed) given each method's cost.
+
+    ``seconds`` holds the cost of one iteration per method; the introspective methods
+    spend their first ``--warmup`` iterations on VAE steps, as the script trains them.
+    """
+    total = 0.0
+    for method in toy.METHODS:
+        warmup = 0 if method == "vae" else args.warmup
+        total += warmup * seconds["vae"] + (args.iterations - warmup) * seconds[method]
+    return total / 3600
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20)
@@ -205,21 +249,42 @@ def main() -> None:
     args = toy.parse_args(["train", "--warmup", "0"])
     kernels = ["onednn", "mkl"] if toy._onednn_available() else ["mkl"]
     print(f"torch {torch.__version__}, 1 thread, batch {args.batch_size}, width {args.hidden}")
-    header = f"{'method':14s} {'eager':>9s}"
+    header = f"{'method':14s} {'GFLOP':>6s} {'eager':>9s}"
     for k in kernels:
         header += f" {'x1 ' + k:>14s} {f'x{bench.seeds} ' + k:>14s}"
     print(header + "   (ms per iteration per run)")
+    flops: dict[str, int] = {}
+    stacked: dict[str, float] = {}
     for method in bench.methods:
         run = toy.Run(method, "8gaussians", 0, toy.default_config(method, "8gaussians"))
+        flops[method] = flops_per_iteration(method, args)
         eager = time_per_iteration(EagerRun(run, args).step, bench.iterations)
-        row = f"{method:14s} {1e3 * eager:9.1f}"
+        row = f"{method:14s} {flops[method] / 1e9:6.2f} {1e3 * eager:9.1f}"
         for kernel in kernels:
             toy.KERNEL = kernel
             for n in (1, bench.seeds):
                 runs = [toy.Run(method, "8gaussians", s, run.config) for s in range(n)]
                 t = time_per_iteration(toy.StackedTrainer(runs, args).step, bench.iterations)
                 row += f" {1e3 * t / n:6.1f} ({t / n / eager:.2f}x)"
+                if kernel == kernels[0] and n == bench.seeds:
+                    stacked[method] = t / n
         print(row, flush=True)
+    rates = {k: kernel_rate(k, args) for k in kernels}
+    print("one hidden-layer product alone: "
+          + ", ".join(f"{k} {r / 1e9:.0f} GFLOP/s" for k, r in rates.items()))  # fmt: skip
+    if set(stacked) == set(toy.METHODS):
+        table = toy.parse_args(["train"])
+        measured = table_rows_hours(stacked, table) * bench.seeds
+        floor = (
+            table_rows_hours({m: f / rates[kernels[0]] for m, f in flops.items()}, table)
+            * bench.seeds
+        )
+        print(
+            f"8-Gaussian rows ({len(toy.METHODS)} methods x {bench.seeds} seeds x "
+            f"{table.iterations} iterations, {table.warmup} VAE warm-up): "
+            f"{measured:.2f} core-hours at the x{bench.seeds} {kernels[0]} times above, "
+            f"{floor:.2f} with every product at the rate of the product alone"
+        )
 
 
 if __name__ == "__main__":
