@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from contradistinct.toy import eight_gaussians, eight_gaussians_means, soft_intro_histogram_kl
+from contradistinct.functional import negative_elbo
+from contradistinct.toy import (
+    eight_gaussians,
+    eight_gaussians_means,
+    grid_normalized_elbo,
+    grid_points,
+    soft_intro_histogram_kl,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -123,6 +130,9 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     assert "| IntroVAE | 0 |" in text  # the 8-Gaussian modes table, seed by seed
     modes = json.loads((tmp_path / "results.json").read_text())["modes"]
     assert [(m["method"], m["seed"]) for m in modes] == [("data", None), ("introvae", 0)]
+    (energy,) = json.loads((tmp_path / "results.json").read_text())["energy"]
+    assert (energy["dataset"], energy["method"], energy["n"]) == ("8gaussians", "introvae", 1)
+    assert "| 8gaussians | IntroVAE | 1 |" in text.split("plane ÷ data")[-1]
 
     toy.main(["report", "--redraws", "0", *TINY, *out])
     text = (tmp_path / "results.md").read_text()
@@ -289,3 +299,37 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(
         for key in a:
             assert torch.equal(a[key], b[key]), key
     assert not list((tmp_path / "resumed" / "checkpoints").iterdir())
+
+
+def test_benchmark_counts_a_vae_iterations_products_by_hand() -> None:
+    # Encoder 2 -> 32 -> 32 -> 4, decoder 2 -> 32 -> 32 -> 2, 64 rows. Forward: every layer.
+    # Backward: every weight gradient, and every input gradient except the encoder's first
+    # layer (the data needs none; z does, so the decoder's first layer has one).
+    args = small_args(iterations=10, warmup=0)
+    encoder, decoder = [2 * 32, 32 * 32, 32 * 4], [2 * 32, 32 * 32, 32 * 2]
+    forward = sum(encoder) + sum(decoder)
+    backward = 2 * sum(encoder) - encoder[0] + 2 * sum(decoder)
+    assert bench.flops_per_iteration("vae", args) == 2 * 64 * (forward + backward)
+
+
+def test_benchmark_charges_the_warm_up_to_the_vae_step() -> None:
+    args = small_args(iterations=10, warmup=4)
+    seconds = {"vae": 1.0, "introvae": 2.0, "soft-introvae": 3.0}
+    # VAE 10 s; IntroVAE 4 + 6 * 2; Soft-IntroVAE 4 + 6 * 3.
+    assert bench.table_rows_hours(seconds, args) == pytest.approx((10 + 16 + 22) / 3600)
+
+
+def test_the_gnelbo_is_set_by_the_planes_energy_over_the_datas() -> None:
+    args = small_args(iterations=10, warmup=0)
+    trainer = toy.StackedTrainer([toy.Run("vae", "8gaussians", 0, dict(toy.VAE_CONFIG))], args)
+    model = toy.Member(trainer.member_state(0))
+    data = eight_gaussians(300, generator=torch.Generator().manual_seed(1))
+    grid = grid_points(range=(-2, 2), points_per_axis=40)
+    terms = toy.energy_terms(model, data)
+    assert terms.shape == (300, 2) and bool((terms >= 0).all())
+    expected = negative_elbo(model.decode(model.encode(data)[0]), data, *model.encode(data),
+                             reduction="none")  # fmt: skip
+    torch.testing.assert_close(toy.energy(model, data), expected)
+    ratio = toy.energy(model, grid).mean() / toy.energy(model, data).mean()
+    gn = grid_normalized_elbo(toy.energy(model, data), toy.energy(model, grid))
+    assert gn.item() == pytest.approx(1 / (40**2 * ratio.item() + 300), rel=1e-5)
