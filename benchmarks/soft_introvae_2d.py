@@ -12,6 +12,7 @@ Prints, side by side and on the same thread, the time per training iteration of
 Run::
 
     PYTHONPATH=. python benchmarks/soft_introvae_2d.py --iterations 20 --seeds 5
+    PYTHONPATH=. python benchmarks/soft_introvae_2d.py --iterations 10 --profile soft-introvae
 
 The eager loop also serves ``tests/examples/test_soft_introvae_2d.py`` as the reference
 that a stacked run must match: it draws from each run's generator in the same order.
@@ -239,14 +240,35 @@ def table_rows_hours(seconds: dict[str, float], args: argparse.Namespace) -> flo
     return total / 3600
 
 
+def profile(method: str, seeds: int, iterations: int, args: argparse.Namespace) -> None:
+    """Print the operators that take the time of a stacked set's iterations."""
+    config = toy.default_config(method, "8gaussians")
+    trainer = toy.StackedTrainer(
+        [toy.Run(method, "8gaussians", s, config) for s in range(seeds)], args
+    )
+    for _ in range(3):  # the first steps allocate; time the steady state
+        trainer.step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(iterations):
+            trainer.step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=5, help="members of the stacked set")
     parser.add_argument("--methods", nargs="+", default=list(toy.METHODS))
+    parser.add_argument(
+        "--profile", choices=toy.METHODS, metavar="METHOD",
+        help="instead, profile --iterations iterations of --seeds stacked runs of METHOD",
+    )  # fmt: skip
     bench = parser.parse_args()
     torch.set_num_threads(1)
     args = toy.parse_args(["train", "--warmup", "0"])
+    if bench.profile:
+        profile(bench.profile, bench.seeds, bench.iterations, args)
+        return
     kernels = ["onednn", "mkl"] if toy._onednn_available() else ["mkl"]
     print(f"torch {torch.__version__}, 1 thread, batch {args.batch_size}, width {args.hidden}")
     header = f"{'method':14s} {'GFLOP':>6s} {'eager':>9s}"
