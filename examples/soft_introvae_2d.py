@@ -130,6 +130,7 @@ PAPER = {
     },
 }
 METRICS = ("gnELBO", "KL", "JSD")
+ENERGY_COLUMNS = ("data_kl", "data_error", "plane_kl", "plane_error", "r")
 TRAINING_SETTINGS = (
     "iterations", "warmup", "batch_size", "z_dim", "hidden", "depth", "lr", "decay_at",
 )  # fmt: skip
@@ -569,12 +570,24 @@ def energy(model: Member, x: Tensor, chunk: int = 16384) -> Tensor:
 
 
 @torch.no_grad()
+def evaluation_draws(
+    dataset: str, seed: int, args: argparse.Namespace
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The points a run is evaluated on: real points, prior noise and the gnELBO's data.
+
+    Shapes ``(eval_samples, 2)``, ``(eval_samples, z_dim)`` and ``(gnelbo_samples, 2)``, from
+    one stream per seed, so the report can evaluate a trained model again on the same points.
+    """
+    generator = torch.Generator().manual_seed(10_000 + seed)
+    real = sample(dataset, args.eval_samples, generator=generator)
+    noise = torch.randn(args.eval_samples, args.z_dim, generator=generator)
+    return real, noise, sample(dataset, args.gnelbo_samples, generator=generator)
+
+
 def evaluate(run: Run, model: Member, args: argparse.Namespace) -> dict[str, float]:
-    generator = torch.Generator().manual_seed(10_000 + run.seed)
     bounds = plot_range(run.dataset)
-    real = sample(run.dataset, args.eval_samples, generator=generator)
-    fake = model.decode(torch.randn(args.eval_samples, args.z_dim, generator=generator))
-    data = sample(run.dataset, args.gnelbo_samples, generator=generator)
+    real, noise, data = evaluation_draws(run.dataset, run.seed, args)
+    fake = model.decode(noise)
     grid = grid_points(range=bounds, points_per_axis=args.grid_points)
     gn = grid_normalized_elbo(energy(model, data), energy(model, grid))
     return {
@@ -949,22 +962,24 @@ def modes_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str],
 
 @torch.no_grad()
 def energy_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str], list[dict]]:
-    """Where each final model puts its energy: on data points and on the gnELBO's grid.
+    """Where each final model puts its energy: on the data and over the gnELBO's grid.
 
-    gnELBO is each data point's energy over the total of grid and data, so with ``G`` grid
-    and ``N`` data points it is ``1 / (G · plane/data + N)``: set by the ratio of the mean
-    energy over the plane to the mean energy on the data. A flat energy gives about ``1 / G``
-    (9.4 in the table's 1e-7 units on a 1024² grid); the higher the plane's energy stands
-    above the data's, the lower it is. The table splits both means into their KL and
-    squared-error terms, averaged over the seeds.
+    gnELBO is the mean over the ``N`` data points of each one's energy divided by the total
+    energy of the ``G`` grid points and the data, so it is ``1 / (G · r + N)`` with ``r`` the
+    mean energy over the plane divided by the mean energy on the data. A flat energy
+    (``r = 1``) gives ``1 / (G + N)``, 9.4 in the table's 1e-7 units on a 1024² grid; the
+    higher the plane stands above the data, the lower the gnELBO. Each model is evaluated
+    again on the points of its recorded gnELBO (:func:`evaluation_draws`), so with the
+    training's ``--eval-samples`` and ``--gnelbo-samples`` its ``r`` gives that gnELBO back.
+    The table splits both means into their KL and squared-error terms; every column is a
+    mean over the seeds.
     """
     lines = [
-        "Energy (-ELBO, β's of 1) on 12,800 data points and on the gnELBO's grid, mean per "
-        f"point over the seeds ({args.grid_points}² grid): the gnELBO is set by the ratio "
-        "plane ÷ data.",
+        f"Energy (-ELBO, β's of 1) on the gnELBO's {args.gnelbo_samples:,} data points and "
+        f"{args.grid_points}² grid points, mean per point; r = plane ÷ data, and gnELBO = "
+        "1e7 / (r · grid points + data points) for each model. Mean over the seeds.",
         "",
-        "| dataset | method | n | data KL | data error | plane KL | plane error | plane ÷ data "
-        "| gnELBO |",
+        "| dataset | method | n | data KL | data error | plane KL | plane error | r | gnELBO |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     rows = []
@@ -976,21 +991,19 @@ def energy_table(final: list[dict], args: argparse.Namespace) -> tuple[list[str]
                 continue
             terms = []
             for r in runs:
-                # One stream per seed, apart from the other tables' (10_000 to 60_000 + seed).
-                generator = torch.Generator().manual_seed(70_000 + r["seed"])
-                data = sample(dataset, args.gnelbo_samples, generator=generator)
                 model = trained(r, args)
-                terms.append(torch.cat([energy_terms(model, data).mean(0),
-                                        energy_terms(model, grid).mean(0)]))  # fmt: skip
-            data_kl, data_error, plane_kl, plane_error = torch.stack(terms).mean(0).tolist()
-            row = {"dataset": dataset, "method": method, "n": len(runs), "data_kl": data_kl,
-                   "data_error": data_error, "plane_kl": plane_kl, "plane_error": plane_error,
-                   "ratio": (plane_kl + plane_error) / (data_kl + data_error),
+                data = evaluation_draws(dataset, r["seed"], args)[2]
+                data_terms, grid_terms = energy_terms(model, data), energy_terms(model, grid)
+                ratio = grid_terms.sum(1).mean() / data_terms.sum(1).mean()
+                terms.append(torch.cat([data_terms.mean(0), grid_terms.mean(0), ratio[None]]))
+            mean = dict(zip(ENERGY_COLUMNS, torch.stack(terms).mean(0).tolist(), strict=True))
+            row = {"dataset": dataset, "method": method, "n": len(runs), **mean,
                    "gnELBO": statistics.fmean(r["metrics"]["gnELBO"] for r in runs)}  # fmt: skip
             rows.append(row)
             lines.append(
-                f"| {dataset} | {LABELS[method]} | {row['n']} | {data_kl:.2f} | {data_error:.4f} "
-                f"| {plane_kl:.2f} | {plane_error:.3f} | {row['ratio']:.2f} | {row['gnELBO']:.2f} |"
+                f"| {dataset} | {LABELS[method]} | {row['n']} | {row['data_kl']:.2f} "
+                f"| {row['data_error']:.4f} | {row['plane_kl']:.2f} | {row['plane_error']:.3f} "
+                f"| {row['r']:.2f} | {row['gnELBO']:.2f} |"
             )
     return lines, rows
 

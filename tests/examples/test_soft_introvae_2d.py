@@ -132,7 +132,11 @@ def test_grid_winner_trains_the_table_and_report_writes_it(tmp_path: Path) -> No
     assert [(m["method"], m["seed"]) for m in modes] == [("data", None), ("introvae", 0)]
     (energy,) = json.loads((tmp_path / "results.json").read_text())["energy"]
     assert (energy["dataset"], energy["method"], energy["n"]) == ("8gaussians", "introvae", 1)
-    assert "| 8gaussians | IntroVAE | 1 |" in text.split("plane ÷ data")[-1]
+    assert "| 8gaussians | IntroVAE | 1 |" in text.split("| plane KL |")[-1]
+    # Re-evaluated on the recorded gnELBO's own points, r gives that gnELBO back.
+    args = toy.parse_args(["report", *TINY, *out])
+    implied = 1e7 / (energy["r"] * args.grid_points**2 + args.gnelbo_samples)
+    assert implied == pytest.approx(final["metrics"]["gnELBO"], rel=1e-4)
 
     toy.main(["report", "--redraws", "0", *TINY, *out])
     text = (tmp_path / "results.md").read_text()
