@@ -318,7 +318,6 @@ def main() -> None:
         steps = {"eager": (EagerRun(run, args).step, kernels[0])}
         for kernel in kernels:
             for n in (1, bench.seeds):
-                toy.KERNEL = kernel
                 runs = [toy.Run(method, "8gaussians", s, run.config) for s in range(n)]
                 steps[f"x{n} {kernel}"] = (toy.StackedTrainer(runs, args).step, kernel)
         times = fastest_blocks(steps, bench.iterations, bench.repeats)

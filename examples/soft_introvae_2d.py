@@ -569,7 +569,6 @@ def energy(model: Member, x: Tensor, chunk: int = 16384) -> Tensor:
     return energy_terms(model, x, chunk).sum(1)
 
 
-@torch.no_grad()
 def evaluation_draws(
     dataset: str, seed: int, args: argparse.Namespace
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -584,6 +583,7 @@ def evaluation_draws(
     return real, noise, sample(dataset, args.gnelbo_samples, generator=generator)
 
 
+@torch.no_grad()
 def evaluate(run: Run, model: Member, args: argparse.Namespace) -> dict[str, float]:
     bounds = plot_range(run.dataset)
     real, noise, data = evaluation_draws(run.dataset, run.seed, args)
